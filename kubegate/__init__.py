@@ -1,0 +1,1 @@
+"""kubegate: the Amazon EKS access model for any Kubernetes cluster."""

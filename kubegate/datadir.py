@@ -1,0 +1,134 @@
+"""The data dir: everything one kubegate instance keeps on disk besides its database.
+
+First start creates a private CA and serving certificate, an account ID and region, the
+key that encrypts secrets at rest, and the bootstrap administrator's access key as an
+AWS shared-credentials file. Later starts reuse them, so clients keep trusting the CA
+and the key keeps working. Private material is written 0600.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import secrets
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from kubegate import pki
+
+DEFAULT_DATA_DIR = ".kubegate"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8443
+DEFAULT_REGION = "us-east-1"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"
+
+
+def new_access_key_id(prefix: str = "AKIA") -> str:
+    return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+
+
+def new_secret_access_key() -> str:
+    return secrets.token_urlsafe(30)[:40]
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    account_id: str
+    region: str
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
+        return f"https://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BootstrapKey:
+    access_key_id: str
+    secret_access_key: str
+
+
+class DataDir:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).absolute()
+
+    ca_certificate = property(lambda self: self.path / "ca.crt")
+    ca_key = property(lambda self: self.path / "ca.key")
+    server_certificate = property(lambda self: self.path / "server.crt")
+    server_key = property(lambda self: self.path / "server.key")
+    secret_key = property(lambda self: self.path / "secret.key")
+    config_file = property(lambda self: self.path / "config.json")
+    credentials = property(lambda self: self.path / "credentials")
+
+    @property
+    def default_database_url(self) -> str:
+        return f"sqlite:///{self.path / 'kubegate.db'}"
+
+    def initialize(self, *, region: str | None, host: str, port: int) -> InstanceConfig:
+        """Create what is missing; keep what exists (the account and region never change)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.ca_certificate.exists():
+            authority = pki.new_authority()
+            _write_private(self.ca_key, pki.key_pem(authority.key))
+            self.ca_certificate.write_bytes(pki.certificate_pem(authority.certificate))
+            self.server_certificate.unlink(missing_ok=True)
+        if not self.server_certificate.exists():
+            authority = pki.load_authority(self.ca_certificate, self.ca_key)
+            certificate, key = authority.issue("kubegate", dns_names=("localhost",), ip_addresses=("127.0.0.1", "::1"))
+            _write_private(self.server_key, pki.key_pem(key))
+            self.server_certificate.write_bytes(pki.certificate_pem(certificate))
+        if not self.secret_key.exists():
+            _write_private(self.secret_key, Fernet.generate_key())
+        if not self.credentials.exists():
+            self._write_credentials(BootstrapKey(new_access_key_id(), new_secret_access_key()))
+        previous = self.config() if self.config_file.exists() else None
+        config = InstanceConfig(
+            account_id=previous.account_id if previous else "".join(secrets.choice(string.digits) for _ in range(12)),
+            region=previous.region if previous else (region or DEFAULT_REGION),
+            host=host,
+            port=port,
+        )
+        if previous and region and region != previous.region:
+            raise ValueError(f"this data dir's region is {previous.region}; it cannot change to {region}")
+        self.config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
+        return config
+
+    def config(self) -> InstanceConfig:
+        try:
+            raw = json.loads(self.config_file.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{self.path} is not a kubegate data dir yet: run `kubegate up` first"
+            ) from None
+        return InstanceConfig(**raw)
+
+    def cipher(self) -> Fernet:
+        return Fernet(self.secret_key.read_bytes())
+
+    def bootstrap_key(self) -> BootstrapKey:
+        parser = configparser.ConfigParser()
+        parser.read(self.credentials)
+        section = parser["default"]
+        return BootstrapKey(section["aws_access_key_id"], section["aws_secret_access_key"])
+
+    def _write_credentials(self, key: BootstrapKey) -> None:
+        text = (
+            "# kubegate bootstrap administrator (the account root). Keep this file private.\n"
+            "[default]\n"
+            f"aws_access_key_id = {key.access_key_id}\n"
+            f"aws_secret_access_key = {key.secret_access_key}\n"
+        )
+        _write_private(self.credentials, text.encode())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)

@@ -1,0 +1,52 @@
+"""Composition: one data dir and one store make one running kubegate."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from kubegate.api.app import create_app
+from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.datadir import DataDir, InstanceConfig
+from kubegate.identity.access_keys import AccessKeys
+from kubegate.service.access import AccessService, utcnow
+from kubegate.store.database import Store
+
+
+@dataclass
+class Kubegate:
+    config: InstanceConfig
+    store: Store
+    service: AccessService
+    app: Starlette
+
+
+def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float) -> Kubegate:
+    store = Store(database_url or data_dir.default_database_url)
+    keys = AccessKeys(store, data_dir.cipher(), account=config.account_id)
+    bootstrap = data_dir.bootstrap_key()
+    keys.ensure_root_key(bootstrap.access_key_id, bootstrap.secret_access_key, utcnow())
+    service = AccessService(
+        store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
+    )
+    app = create_app(AwsEndpoint(service, keys, utcnow))
+    return Kubegate(config, store, service, app)
+
+
+def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
+    """Serve HTTPS until SIGINT or SIGTERM (uvicorn drains in-flight requests, then returns)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        kubegate.app,
+        host=kubegate.config.host,
+        port=kubegate.config.port,
+        ssl_certfile=str(data_dir.server_certificate),
+        ssl_keyfile=str(data_dir.server_key),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+    kubegate.store.close()

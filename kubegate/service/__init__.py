@@ -1,0 +1,1 @@
+"""The write side: validate with the domain, persist in one transaction, answer."""

@@ -1,0 +1,455 @@
+"""EKS access management: clusters, authentication modes, access entries and policies.
+
+Every method is one EKS operation. Reads and writes happen inside one store transaction,
+so a rule broken half-way leaves nothing behind; the domain decides every rule.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from kubegate.domain import tags as tagrules
+from kubegate.domain.access_entries import (
+    MAX_ENTRIES_PER_CLUSTER,
+    AccessEntry,
+    EntryType,
+    PolicyAssociation,
+    associate,
+    check_policy_allowed,
+    identity_for,
+    updated,
+)
+from kubegate.domain.caller import Caller
+from kubegate.domain.arns import Arn, PrincipalArn, parse_principal_arn
+from kubegate.domain.clusters import (
+    DEFAULT_KUBERNETES_VERSION,
+    Cluster,
+    Creator,
+    Update,
+    check_cluster_name,
+    check_role_arn,
+    settle_time,
+)
+from kubegate.domain.errors import (
+    BadRequest,
+    InvalidParameter,
+    NotFound,
+    ResourceInUse,
+    ResourceLimitExceeded,
+    ResourceNotFound,
+)
+from kubegate.domain.modes import (
+    DEFAULT_MODE,
+    AuthenticationMode,
+    check_bootstrap,
+    check_transition,
+    require_access_entries,
+)
+from kubegate.domain.pagination import decode_token, encode_token, page
+from kubegate.domain.policies import CLUSTER_ADMIN_POLICY_ARN, AccessPolicy, AccessScope, ScopeType, catalogue, policy_by_arn
+from kubegate.store.database import Conflict, Store, Transaction
+
+ENTRY_NOT_FOUND = (
+    "The specified principalArn could not be found. You can view your available access entries "
+    "with 'list-access-entries'."
+)
+ENTRY_IN_USE = "The specified access entry resource is already in use on this cluster."
+
+# UpdateClusterConfig members and the update type EKS reports for each.
+UPDATE_KINDS = {
+    "accessConfig": "AccessConfigUpdate",
+    "logging": "LoggingUpdate",
+    "resourcesVpcConfig": "EndpointAccessUpdate",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class AccessService:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        account: str,
+        region: str,
+        partition: str = "aws",
+        settle_seconds: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
+        new_id: Callable[[], str] = new_uuid,
+    ) -> None:
+        self.store = store
+        self.account = account
+        self.region = region
+        self.partition = partition
+        self.settle_seconds = settle_seconds
+        self.clock = clock
+        self.new_id = new_id
+
+    # helpers
+
+    def _cluster(self, tx: Transaction, name: str) -> Cluster:
+        check_cluster_name(name)
+        cluster = tx.cluster(name)
+        if cluster is None:
+            raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
+        return cluster
+
+    def _entry_cluster(self, tx: Transaction, name: str) -> Cluster:
+        cluster = self._cluster(tx, name)
+        require_access_entries(cluster.authentication_mode, name)
+        return cluster
+
+    def _entry(self, tx: Transaction, cluster_name: str, principal_arn: str) -> AccessEntry:
+        entry = tx.entry(cluster_name, parse_principal_arn(principal_arn).arn)
+        if entry is None:
+            raise ResourceNotFound(ENTRY_NOT_FOUND, cluster_name=cluster_name)
+        return entry
+
+    def _entry_arn(self, cluster_name: str, principal: PrincipalArn) -> str:
+        kind = principal.kind.value
+        return (
+            f"arn:{self.partition}:eks:{self.region}:{self.account}:access-entry/{cluster_name}/"
+            f"{kind}/{principal.account}/{principal.name or 'root'}/{self.new_id()}"
+        )
+
+    # clusters
+
+    def create_cluster(
+        self,
+        caller: Caller,
+        *,
+        name: str,
+        role_arn: str,
+        spec: Mapping[str, Any],
+        tags: Mapping[str, str] | None = None,
+        access_config: Mapping[str, Any] | None = None,
+        client_request_token: str | None = None,
+    ) -> Cluster:
+        check_cluster_name(name)
+        check_role_arn(role_arn)
+        tagrules.check_tags(tags or {}, InvalidParameter)
+        access_config = access_config or {}
+        mode = AuthenticationMode(access_config.get("authenticationMode", DEFAULT_MODE.value))
+        bootstrap = bool(access_config.get("bootstrapClusterCreatorAdminPermissions", True))
+        check_bootstrap(mode, bootstrap)
+        now = self.clock()
+        stored_spec = {**spec, "roleArn": role_arn, "version": spec.get("version") or DEFAULT_KUBERNETES_VERSION}
+        if client_request_token is not None:
+            stored_spec["clientRequestToken"] = client_request_token
+        cluster = Cluster(
+            name=name,
+            arn=f"arn:{self.partition}:eks:{self.region}:{self.account}:cluster/{name}",
+            created_at=now,
+            settles_at=settle_time(now, self.settle_seconds),
+            spec=stored_spec,
+            authentication_mode=mode,
+            bootstrap_admin=bootstrap,
+            creator=Creator(caller.principal_arn, caller.user_id),
+        )
+        try:
+            with self.store.transaction() as tx:
+                existing = tx.cluster(name)
+                if existing is not None:
+                    if client_request_token and existing.spec.get("clientRequestToken") == client_request_token:
+                        return existing
+                    raise ResourceInUse(f"Cluster already exists with name: {name}", cluster_name=name)
+                tx.add_cluster(cluster)
+                tx.set_tags(cluster.arn, dict(tags or {}))
+                if mode.uses_access_entries and bootstrap:
+                    self._add_creator_entry(tx, cluster, now)
+        except Conflict:
+            raise ResourceInUse(f"Cluster already exists with name: {name}", cluster_name=name) from None
+        return cluster
+
+    def _add_creator_entry(self, tx: Transaction, cluster: Cluster, now: datetime) -> None:
+        """EKS's visible cluster-admin entry for whoever created the cluster."""
+        principal = parse_principal_arn(cluster.creator.principal_arn)
+        if tx.entry(cluster.name, principal.arn) is not None:
+            return
+        username, groups = identity_for(principal, EntryType.STANDARD, None, None, self.account)
+        entry = AccessEntry(
+            cluster_name=cluster.name,
+            principal=principal,
+            principal_id=cluster.creator.principal_id,
+            type=EntryType.STANDARD,
+            username=username,
+            kubernetes_groups=groups,
+            arn=self._entry_arn(cluster.name, principal),
+            created_at=now,
+            modified_at=now,
+            policies=(PolicyAssociation(CLUSTER_ADMIN_POLICY_ARN, AccessScope(ScopeType.CLUSTER), now, now),),
+        )
+        tx.add_entry(entry)
+
+    def describe_cluster(self, name: str) -> tuple[Cluster, dict[str, str]]:
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+            return cluster, tx.tags(cluster.arn)
+
+    def list_clusters(self, max_results: int | None, next_token: str | None) -> tuple[list[str], str | None]:
+        with self.store.transaction() as tx:
+            return page(tx.cluster_names(), max_results, next_token)
+
+    def delete_cluster(self, name: str) -> tuple[Cluster, dict[str, str]]:
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+            tags = tx.tags(cluster.arn)
+            tx.delete_cluster(cluster)
+        return cluster, tags
+
+    def set_cluster_endpoint(self, name: str, endpoint: str | None, certificate_authority: str | None) -> Cluster:
+        """Record the Kubernetes API server this cluster stands for (kubeconfig and proxy use it)."""
+        with self.store.transaction() as tx:
+            cluster = replace(self._cluster(tx, name), endpoint=endpoint, certificate_authority=certificate_authority)
+            tx.save_cluster(cluster)
+        return cluster
+
+    def update_cluster_config(
+        self, name: str, changes: Mapping[str, Any], client_request_token: str | None = None
+    ) -> Update:
+        kinds = [member for member in changes if member in UPDATE_KINDS]
+        unsupported = [member for member in changes if member not in UPDATE_KINDS]
+        if unsupported:
+            raise InvalidParameter(f"kubegate does not support updating {', '.join(sorted(unsupported))}")
+        if len(kinds) > 1:
+            raise InvalidParameter("Only one type of update can be allowed.")
+        if not kinds:
+            raise InvalidParameter("No changes were requested.")
+        member = kinds[0]
+        now = self.clock()
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+            busy = cluster.update_in_progress(now)
+            if busy is not None:
+                raise ResourceInUse(
+                    f"Cannot {UPDATE_KINDS[member]} because cluster {name} currently has update {busy.id} in progress",
+                    cluster_name=name,
+                )
+            value = changes[member]
+            if member == "accessConfig":
+                cluster, params = self._change_mode(tx, cluster, value, now)
+            else:
+                cluster = replace(cluster, spec={**cluster.spec, member: {**cluster.spec.get(member, {}), **value}})
+                params = ((member, _compact_json(value)),)
+            update_ = Update(
+                id=self.new_id(),
+                cluster_name=name,
+                type=UPDATE_KINDS[member],
+                params=params,
+                created_at=now,
+                settles_at=settle_time(now, self.settle_seconds),
+            )
+            tx.save_cluster(cluster)
+            tx.add_update(update_)
+        return update_
+
+    def _change_mode(
+        self, tx: Transaction, cluster: Cluster, access_config: Mapping[str, Any], now: datetime
+    ) -> tuple[Cluster, tuple[tuple[str, str], ...]]:
+        if "authenticationMode" not in access_config:
+            raise InvalidParameter("accessConfig.authenticationMode must be specified")
+        new_mode = AuthenticationMode(access_config["authenticationMode"])
+        check_transition(cluster.authentication_mode, new_mode)
+        changed = replace(cluster, authentication_mode=new_mode)
+        if cluster.bootstrap_admin:
+            # The creator's hidden system:masters mapping becomes a visible entry, as EKS does.
+            self._add_creator_entry(tx, changed, now)
+        return changed, (("AuthenticationMode", new_mode.value),)
+
+    def describe_update(self, name: str, update_id: str) -> Update:
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+        for update_ in cluster.updates:
+            if update_.id == update_id:
+                return update_
+        raise ResourceNotFound(f"No update found for ID: {update_id}", cluster_name=name)
+
+    def list_updates(self, name: str, max_results: int | None, next_token: str | None) -> tuple[list[str], str | None]:
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+        ids = [u.id for u in cluster.updates]
+        after = decode_token(next_token)
+        start = ids.index(after) + 1 if after in ids else 0
+        size = max_results or 100
+        chosen = ids[start : start + size]
+        return chosen, encode_token(chosen[-1]) if start + size < len(ids) else None
+
+    # access entries
+
+    def create_access_entry(
+        self,
+        *,
+        cluster_name: str,
+        principal_arn: str,
+        kubernetes_groups: list[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        client_request_token: str | None = None,
+        username: str | None = None,
+        type: str | None = None,
+        principal_id: str | None = None,
+    ) -> tuple[AccessEntry, dict[str, str]]:
+        now = self.clock()
+        try:
+            with self.store.transaction() as tx:
+                cluster = self._entry_cluster(tx, cluster_name)
+                principal = parse_principal_arn(principal_arn)
+                entry_type = EntryType.parse(type)
+                name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
+                tagrules.check_tags(tags or {}, InvalidParameter)
+                existing = tx.entry(cluster.name, principal.arn)
+                if existing is not None:
+                    if client_request_token and existing.client_request_token == client_request_token:
+                        return existing, tx.tags(existing.arn)
+                    raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name)
+                if tx.count_entries(cluster.name) >= MAX_ENTRIES_PER_CLUSTER:
+                    raise ResourceLimitExceeded(
+                        f"Cluster {cluster_name} already has the maximum of {MAX_ENTRIES_PER_CLUSTER} access entries",
+                        cluster_name=cluster_name,
+                    )
+                entry = AccessEntry(
+                    cluster_name=cluster.name,
+                    principal=principal,
+                    principal_id=principal_id,
+                    type=entry_type,
+                    username=name,
+                    kubernetes_groups=groups,
+                    arn=self._entry_arn(cluster.name, principal),
+                    created_at=now,
+                    modified_at=now,
+                    client_request_token=client_request_token,
+                )
+                tx.add_entry(entry)
+                tx.set_tags(entry.arn, dict(tags or {}))
+                return entry, dict(tags or {})
+        except Conflict:
+            raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name) from None
+
+    def describe_access_entry(self, cluster_name: str, principal_arn: str) -> tuple[AccessEntry, dict[str, str]]:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entry = self._entry(tx, cluster_name, principal_arn)
+            return entry, tx.tags(entry.arn)
+
+    def list_access_entries(
+        self,
+        cluster_name: str,
+        associated_policy_arn: str | None,
+        max_results: int | None,
+        next_token: str | None,
+    ) -> tuple[list[str], str | None]:
+        if associated_policy_arn is not None:
+            policy_by_arn(associated_policy_arn)
+        size = max_results or 100
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entries = tx.entries(
+                cluster_name, after=decode_token(next_token), limit=size + 1, with_policy=associated_policy_arn
+            )
+        arns = [e.principal_arn for e in entries[:size]]
+        return arns, encode_token(arns[-1]) if len(entries) > size else None
+
+    def update_access_entry(
+        self,
+        *,
+        cluster_name: str,
+        principal_arn: str,
+        kubernetes_groups: list[str] | None = None,
+        client_request_token: str | None = None,
+        username: str | None = None,
+    ) -> tuple[AccessEntry, dict[str, str]]:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entry = updated(self._entry(tx, cluster_name, principal_arn), username, kubernetes_groups, self.clock())
+            tx.save_entry(entry)
+            return entry, tx.tags(entry.arn)
+
+    def delete_access_entry(self, cluster_name: str, principal_arn: str) -> None:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            tx.delete_entry(self._entry(tx, cluster_name, principal_arn))
+
+    # access policies
+
+    def list_access_policies(self, max_results: int | None, next_token: str | None) -> tuple[list[AccessPolicy], str | None]:
+        by_name = {p.name: p for p in catalogue().values()}
+        names, token = page(sorted(by_name), max_results, next_token)
+        return [by_name[n] for n in names], token
+
+    def associate_access_policy(
+        self, *, cluster_name: str, principal_arn: str, policy_arn: str, access_scope: Mapping[str, Any]
+    ) -> tuple[AccessEntry, PolicyAssociation]:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entry = self._entry(tx, cluster_name, principal_arn)
+            policy = policy_by_arn(policy_arn)
+            scope = AccessScope.create(access_scope["type"], access_scope.get("namespaces"))
+            entry, association = associate(entry, policy, scope, self.clock())
+            tx.save_entry(entry)
+        return entry, association
+
+    def disassociate_access_policy(self, *, cluster_name: str, principal_arn: str, policy_arn: str) -> None:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entry = self._entry(tx, cluster_name, principal_arn)
+            check_policy_allowed(entry, None, None)
+            remaining = tuple(p for p in entry.policies if p.policy_arn != policy_arn)
+            if len(remaining) == len(entry.policies):
+                raise ResourceNotFound(
+                    f"The specified policyArn {policy_arn} is not associated with this access entry.",
+                    cluster_name=cluster_name,
+                )
+            tx.save_entry(replace(entry, policies=remaining))
+
+    def list_associated_access_policies(
+        self, cluster_name: str, principal_arn: str, max_results: int | None, next_token: str | None
+    ) -> tuple[AccessEntry, list[PolicyAssociation], str | None]:
+        with self.store.transaction() as tx:
+            self._entry_cluster(tx, cluster_name)
+            entry = self._entry(tx, cluster_name, principal_arn)
+        check_policy_allowed(entry, None, None)
+        by_arn = {p.policy_arn: p for p in entry.policies}
+        arns, token = page(sorted(by_arn), max_results, next_token)
+        return entry, [by_arn[a] for a in arns], token
+
+    # tags
+
+    def _tagged(self, tx: Transaction, resource_arn: str) -> str:
+        """Resolve a taggable resource (a cluster or an access entry) or fail as EKS's tagging does."""
+        try:
+            arn = Arn.parse(resource_arn)
+        except ValueError:
+            raise BadRequest(f"Invalid ARN: {resource_arn}") from None
+        if arn.service != "eks" or arn.account != self.account:
+            raise BadRequest(f"Invalid ARN: {resource_arn}")
+        if tx.cluster_by_arn(resource_arn) is None and tx.entry_by_arn(resource_arn) is None:
+            raise NotFound(f"Resource not found: {resource_arn}")
+        return resource_arn
+
+    def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
+        with self.store.transaction() as tx:
+            arn = self._tagged(tx, resource_arn)
+            tx.set_tags(arn, tagrules.merged(tx.tags(arn), tags, BadRequest))
+
+    def untag_resource(self, resource_arn: str, tag_keys: list[str]) -> None:
+        with self.store.transaction() as tx:
+            arn = self._tagged(tx, resource_arn)
+            tx.set_tags(arn, tagrules.without(tx.tags(arn), tag_keys))
+
+    def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
+        with self.store.transaction() as tx:
+            return tx.tags(self._tagged(tx, resource_arn))
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,316 @@
+"""The store: one SQLAlchemy engine, Alembic-migrated at open, and short transactions.
+
+Every write of the service layer runs inside one :meth:`Store.transaction`, so a failed
+check or a crash leaves nothing half-written. Rows are turned into domain objects here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, RowMapping, create_engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kubegate.domain.access_entries import AccessEntry, EntryType, PolicyAssociation
+from kubegate.domain.arns import parse_principal_arn
+from kubegate.domain.clusters import Cluster, Creator, Update
+from kubegate.domain.modes import AuthenticationMode
+from kubegate.domain.policies import AccessScope, ScopeType
+from kubegate.store import schema as t
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Conflict(Exception):
+    """A write collided with a row that another writer committed first."""
+
+
+@dataclass(frozen=True)
+class StoredAccessKey:
+    access_key_id: str
+    secret_ciphertext: bytes
+    principal_arn: str
+    principal_id: str
+    status: str
+    created_at: datetime
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        try:
+            with self.engine.begin() as connection:
+                yield Transaction(connection)
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class Transaction:
+    """Typed reads and writes of the domain inside one database transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    # clusters
+
+    def cluster(self, name: str) -> Cluster | None:
+        row = self.db.execute(select(t.clusters).where(t.clusters.c.name == name)).mappings().first()
+        if row is None:
+            return None
+        updates = self.db.execute(
+            select(t.cluster_updates)
+            .where(t.cluster_updates.c.cluster_name == name)
+            .order_by(t.cluster_updates.c.created_at)
+        ).mappings()
+        return Cluster(
+            name=row["name"],
+            arn=row["arn"],
+            created_at=row["created_at"],
+            settles_at=row["settles_at"],
+            spec=row["spec"],
+            authentication_mode=AuthenticationMode(row["authentication_mode"]),
+            bootstrap_admin=row["bootstrap_admin"],
+            creator=Creator(row["creator_arn"], row["creator_id"]),
+            endpoint=row["endpoint"],
+            certificate_authority=row["certificate_authority"],
+            updates=tuple(
+                Update(
+                    id=u["id"],
+                    cluster_name=name,
+                    type=u["type"],
+                    params=tuple((p[0], p[1]) for p in u["params"]),
+                    created_at=u["created_at"],
+                    settles_at=u["settles_at"],
+                )
+                for u in updates
+            ),
+        )
+
+    def cluster_names(self) -> list[str]:
+        return list(self.db.execute(select(t.clusters.c.name).order_by(t.clusters.c.name)).scalars())
+
+    def add_cluster(self, cluster: Cluster) -> None:
+        self.db.execute(insert(t.clusters).values(name=cluster.name, **self._cluster_columns(cluster)))
+
+    def save_cluster(self, cluster: Cluster) -> None:
+        self.db.execute(
+            update(t.clusters).where(t.clusters.c.name == cluster.name).values(**self._cluster_columns(cluster))
+        )
+
+    @staticmethod
+    def _cluster_columns(cluster: Cluster) -> dict[str, object]:
+        return {
+            "arn": cluster.arn,
+            "created_at": cluster.created_at,
+            "settles_at": cluster.settles_at,
+            "spec": cluster.spec,
+            "authentication_mode": cluster.authentication_mode.value,
+            "bootstrap_admin": cluster.bootstrap_admin,
+            "creator_arn": cluster.creator.principal_arn,
+            "creator_id": cluster.creator.principal_id,
+            "endpoint": cluster.endpoint,
+            "certificate_authority": cluster.certificate_authority,
+        }
+
+    def delete_cluster(self, cluster: Cluster) -> None:
+        for entry in self.entries(cluster.name):
+            self.delete_entry(entry)
+        self.delete_tags(cluster.arn)
+        self.db.execute(delete(t.cluster_updates).where(t.cluster_updates.c.cluster_name == cluster.name))
+        self.db.execute(delete(t.clusters).where(t.clusters.c.name == cluster.name))
+
+    def add_update(self, update_: Update) -> None:
+        self.db.execute(
+            insert(t.cluster_updates).values(
+                id=update_.id,
+                cluster_name=update_.cluster_name,
+                type=update_.type,
+                params=[list(p) for p in update_.params],
+                created_at=update_.created_at,
+                settles_at=update_.settles_at,
+            )
+        )
+
+    # access entries and their policies
+
+    def entry(self, cluster_name: str, principal_arn: str) -> AccessEntry | None:
+        c = t.access_entries.c
+        row = self.db.execute(
+            select(t.access_entries).where(c.cluster_name == cluster_name, c.principal_arn == principal_arn)
+        ).mappings().first()
+        return None if row is None else self._entry(row, self._policies(cluster_name, principal_arn))
+
+    def entries(self, cluster_name: str, *, after: str | None = None, limit: int | None = None,
+                with_policy: str | None = None) -> list[AccessEntry]:
+        """Entries in principal-ARN byte order, optionally only those holding ``with_policy``."""
+        c = t.access_entries.c
+        query = select(t.access_entries).where(c.cluster_name == cluster_name).order_by(c.principal_arn)
+        if after is not None:
+            query = query.where(c.principal_arn > after)
+        if with_policy is not None:
+            p = t.policy_associations.c
+            query = query.where(
+                select(p.policy_arn)
+                .where(p.cluster_name == c.cluster_name, p.principal_arn == c.principal_arn, p.policy_arn == with_policy)
+                .exists()
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        return [self._entry(row, self._policies(cluster_name, row["principal_arn"])) for row in self.db.execute(query).mappings()]
+
+    def count_entries(self, cluster_name: str) -> int:
+        c = t.access_entries.c
+        return int(self.db.execute(select(func.count()).where(c.cluster_name == cluster_name)).scalar_one())
+
+    def _policies(self, cluster_name: str, principal_arn: str) -> tuple[PolicyAssociation, ...]:
+        p = t.policy_associations.c
+        rows = self.db.execute(
+            select(t.policy_associations)
+            .where(p.cluster_name == cluster_name, p.principal_arn == principal_arn)
+            .order_by(p.associated_at, p.policy_arn)
+        ).mappings()
+        return tuple(
+            PolicyAssociation(
+                policy_arn=r["policy_arn"],
+                scope=AccessScope(ScopeType(r["scope_type"]), tuple(r["namespaces"])),
+                associated_at=r["associated_at"],
+                modified_at=r["modified_at"],
+            )
+            for r in rows
+        )
+
+    @staticmethod
+    def _entry(r: RowMapping, policies: tuple[PolicyAssociation, ...]) -> AccessEntry:
+        return AccessEntry(
+            cluster_name=r["cluster_name"],
+            principal=parse_principal_arn(r["principal_arn"]),
+            principal_id=r["principal_id"],
+            type=EntryType(r["type"]),
+            username=r["username"],
+            kubernetes_groups=tuple(r["kubernetes_groups"]),
+            arn=r["arn"],
+            created_at=r["created_at"],
+            modified_at=r["modified_at"],
+            client_request_token=r["client_request_token"],
+            policies=policies,
+        )
+
+    def add_entry(self, entry: AccessEntry) -> None:
+        self.db.execute(
+            insert(t.access_entries).values(
+                cluster_name=entry.cluster_name,
+                principal_arn=entry.principal_arn,
+                principal_id=entry.principal_id,
+                type=entry.type.value,
+                arn=entry.arn,
+                created_at=entry.created_at,
+                client_request_token=entry.client_request_token,
+                **self._mutable_entry_columns(entry),
+            )
+        )
+        self._write_policies(entry)
+
+    def save_entry(self, entry: AccessEntry) -> None:
+        c = t.access_entries.c
+        self.db.execute(
+            update(t.access_entries)
+            .where(c.cluster_name == entry.cluster_name, c.principal_arn == entry.principal_arn)
+            .values(**self._mutable_entry_columns(entry))
+        )
+        self._write_policies(entry)
+
+    @staticmethod
+    def _mutable_entry_columns(entry: AccessEntry) -> dict[str, object]:
+        return {
+            "username": entry.username,
+            "kubernetes_groups": list(entry.kubernetes_groups),
+            "modified_at": entry.modified_at,
+        }
+
+    def _write_policies(self, entry: AccessEntry) -> None:
+        """Replace the entry's associations with the entry's current set."""
+        p = t.policy_associations.c
+        self.db.execute(
+            delete(t.policy_associations).where(
+                p.cluster_name == entry.cluster_name, p.principal_arn == entry.principal_arn
+            )
+        )
+        for association in entry.policies:
+            self.db.execute(
+                insert(t.policy_associations).values(
+                    cluster_name=entry.cluster_name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=association.policy_arn,
+                    scope_type=association.scope.type.value,
+                    namespaces=list(association.scope.namespaces),
+                    associated_at=association.associated_at,
+                    modified_at=association.modified_at,
+                )
+            )
+
+    def delete_entry(self, entry: AccessEntry) -> None:
+        p = t.policy_associations.c
+        self.db.execute(
+            delete(t.policy_associations).where(
+                p.cluster_name == entry.cluster_name, p.principal_arn == entry.principal_arn
+            )
+        )
+        c = t.access_entries.c
+        self.db.execute(
+            delete(t.access_entries).where(c.cluster_name == entry.cluster_name, c.principal_arn == entry.principal_arn)
+        )
+        self.delete_tags(entry.arn)
+
+    # tags
+
+    def tags(self, resource_arn: str) -> dict[str, str]:
+        c = t.tags.c
+        rows = self.db.execute(select(c.key, c.value).where(c.resource_arn == resource_arn).order_by(c.key))
+        return {key: value for key, value in rows}
+
+    def set_tags(self, resource_arn: str, tags: dict[str, str]) -> None:
+        self.delete_tags(resource_arn)
+        for key, value in tags.items():
+            self.db.execute(insert(t.tags).values(resource_arn=resource_arn, key=key, value=value))
+
+    def delete_tags(self, resource_arn: str) -> None:
+        self.db.execute(delete(t.tags).where(t.tags.c.resource_arn == resource_arn))
+
+    def entry_by_arn(self, entry_arn: str) -> AccessEntry | None:
+        row = self.db.execute(select(t.access_entries).where(t.access_entries.c.arn == entry_arn)).mappings().first()
+        return None if row is None else self._entry(row, ())
+
+    def cluster_by_arn(self, cluster_arn: str) -> str | None:
+        return self.db.execute(select(t.clusters.c.name).where(t.clusters.c.arn == cluster_arn)).scalar()
+
+    # access keys
+
+    def access_key(self, access_key_id: str) -> StoredAccessKey | None:
+        row = self.db.execute(
+            select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
+        ).mappings().first()
+        return None if row is None else StoredAccessKey(**row)
+
+    def add_access_key(self, key: StoredAccessKey) -> None:
+        self.db.execute(insert(t.access_keys).values(**key.__dict__))

@@ -1,0 +1,118 @@
+"""Tables of the kubegate store (SQLAlchemy Core); Alembic migrations create them.
+
+Portable SQL only: the same tables run on SQLite (the default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (SQLite keeps none) and hands back aware datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData()
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("arn", String(512), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("settles_at", UtcDateTime, nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("authentication_mode", String(32), nullable=False),
+    Column("bootstrap_admin", Boolean, nullable=False),
+    Column("creator_arn", String(2048), nullable=False),
+    Column("creator_id", String(128), nullable=False),
+    Column("endpoint", String(2048)),
+    Column("certificate_authority", Text),
+)
+
+cluster_updates = Table(
+    "cluster_updates",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("cluster_name", String(100), ForeignKey("clusters.name"), nullable=False, index=True),
+    Column("type", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("settles_at", UtcDateTime, nullable=False),
+)
+
+access_entries = Table(
+    "access_entries",
+    metadata,
+    Column("cluster_name", String(100), ForeignKey("clusters.name"), primary_key=True),
+    Column("principal_arn", String(2048), primary_key=True),
+    Column("principal_id", String(128)),
+    Column("type", String(32), nullable=False),
+    Column("username", String(2048), nullable=False),
+    Column("kubernetes_groups", JSON, nullable=False),
+    Column("arn", String(2048), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+    Column("client_request_token", String(128)),
+)
+
+policy_associations = Table(
+    "policy_associations",
+    metadata,
+    Column("cluster_name", String(100), primary_key=True),
+    Column("principal_arn", String(2048), primary_key=True),
+    Column("policy_arn", String(512), primary_key=True),
+    Column("scope_type", String(16), nullable=False),
+    Column("namespaces", JSON, nullable=False),
+    Column("associated_at", UtcDateTime, nullable=False),
+    Column("modified_at", UtcDateTime, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("resource_arn", String(2048), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("principal_arn", String(2048), nullable=False),
+    Column("principal_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,131 @@
+"""Shared fixtures: a real `kubegate up` subprocess over HTTPS, and clients pointed at it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One running kubegate: start, stop (SIGTERM) and start again on the same data dir."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.data_dir / "ca.crt")
+
+    def start(self) -> None:
+        self.log_path = self.data_dir.parent / f"kubegate-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN / "kubegate"), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"kubegate exited early:\n{self.log()}")
+            if (self.data_dir / "ca.crt").exists():
+                try:
+                    context = ssl.create_default_context(cafile=self.ca)
+                    with urllib.request.urlopen(f"{self.endpoint}/healthz", context=context, timeout=2) as r:
+                        if r.status == 200:
+                            return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError(f"kubegate did not start:\n{self.log()}")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=20)
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def credentials(self) -> tuple[str, str]:
+        import configparser
+
+        parser = configparser.ConfigParser()
+        parser.read(self.data_dir / "credentials")
+        return parser["default"]["aws_access_key_id"], parser["default"]["aws_secret_access_key"]
+
+    def account(self) -> str:
+        import json
+
+        return str(json.loads((self.data_dir / "config.json").read_text())["account_id"])
+
+    def client(self, service: str = "eks", *, key: tuple[str, str] | None = None, **kwargs: Any) -> Any:
+        access_key, secret = key or self.credentials()
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret,
+            verify=self.ca,
+            **{"config": Config(retries={"max_attempts": 1}), **kwargs},
+        )
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment `eval "$(kubegate env)"` gives a shell."""
+        out = subprocess.run(
+            [str(BIN / "kubegate"), "env", "--data-dir", str(self.data_dir)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        for line in out.splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = value.strip("'")
+        return env
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    instance = Server(tmp_path_factory.mktemp("kubegate") / "data")
+    instance.start()
+    yield instance
+    if instance.process is not None:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def eks(server: Server) -> Any:
+    return server.client("eks")
