@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,16 +39,28 @@ def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None
 
 
 def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
-    """Serve HTTPS until SIGINT or SIGTERM (uvicorn drains in-flight requests, then returns)."""
+    """Serve HTTPS until SIGINT or SIGTERM, then exit 0.
+
+    uvicorn drains in-flight requests and re-raises the signal it caught; the handlers
+    installed here turn that into a clean exit rather than a death by signal.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_cleanly)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        kubegate.app,
-        host=kubegate.config.host,
-        port=kubegate.config.port,
-        ssl_certfile=str(data_dir.server_certificate),
-        ssl_keyfile=str(data_dir.server_key),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        log_level="info",
-    )
-    kubegate.store.close()
+    try:
+        uvicorn.run(
+            kubegate.app,
+            host=kubegate.config.host,
+            port=kubegate.config.port,
+            ssl_certfile=str(data_dir.server_certificate),
+            ssl_keyfile=str(data_dir.server_key),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            log_level="info",
+        )
+    finally:
+        kubegate.store.close()
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
