@@ -43,3 +43,42 @@ class BadRequest(DomainError):
 
 class NotFound(DomainError):
     """A tagged resource does not exist (``NotFoundException``)."""
+
+
+# IAM and STS error kinds (their wire codes are the class names, as IAM spells them).
+
+
+class NoSuchEntity(DomainError):
+    """An IAM user, role, policy or key does not exist (IAM ``NoSuchEntity``, 404)."""
+
+
+class EntityAlreadyExists(DomainError):
+    """An IAM name is taken (``EntityAlreadyExists``, 409)."""
+
+
+class MalformedPolicyDocument(DomainError):
+    """A policy document is not valid IAM policy JSON (``MalformedPolicyDocument``, 400)."""
+
+
+class DeleteConflict(DomainError):
+    """Something still depends on what is being deleted (``DeleteConflict``, 409)."""
+
+
+class LimitExceeded(DomainError):
+    """An IAM quota would be exceeded, e.g. a third access key (``LimitExceeded``, 409)."""
+
+
+class InvalidInput(DomainError):
+    """An IAM parameter is invalid beyond what the model checks (``InvalidInput``, 400)."""
+
+
+class AccessDenied(DomainError):
+    """An identity or trust policy does not allow the call (``AccessDenied`` / ``AccessDeniedException``)."""
+
+
+class ExpiredToken(DomainError):
+    """A session's credentials have expired (STS ``ExpiredToken``)."""
+
+
+class ValidationError(DomainError):
+    """An IAM/STS parameter fails a constraint (``ValidationError``, 400)."""

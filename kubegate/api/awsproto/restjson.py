@@ -90,7 +90,7 @@ def _match(segments: tuple[tuple[str, str], ...], parts: list[str]) -> dict[str,
             if tail is not None and any(parts[:end]):
                 return {text: "/".join(parts[:end]), **tail}
         return None
-    if not parts or (kind == "lit" and _decode(parts[0]) != text) or (kind == "label" and not parts[0]):
+    if not parts or (kind == "lit" and unquote(parts[0]) != text) or (kind == "label" and not parts[0]):
         return None
     tail = _match(rest, parts[1:])
     return None if tail is None else ({text: parts[0], **tail} if kind == "label" else tail)
@@ -114,6 +114,11 @@ def _render(value: Any) -> str:
             return "{" + ", ".join(f"{text(k)}={text(i)}" for k, i in v.items()) + "}"
         return "null" if v is None else str(v)
     return "null" if value is None else f"'{text(value)}'"
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    """Is this JSON value of the model's type? (bool is an int to Python, never to AWS.)"""
+    return isinstance(value, _JSON_TYPES.get(kind, object)) and (kind == "boolean" or not isinstance(value, bool))
 
 
 def _violation(value: Any, path: str, constraint: str) -> str:
@@ -173,7 +178,8 @@ def _scalar(shape: Shape, value: Any) -> Any:
             return json.loads(base64.b64decode(value))
         return value
     if kind in ("integer", "long"):
-        if is_text and not _INT_TEXT.fullmatch(value):
+        bound = 2**31 if kind == "integer" else 2**63  # what the service's Java ints would hold
+        if (is_text and not _INT_TEXT.fullmatch(value)) or not -bound <= int(value) < bound:
             raise ValueError(value)
         return int(value)
     if kind == "boolean":
@@ -200,8 +206,7 @@ def _convert(shape: Shape, value: Any, path: str, errors: list[str], *, text: bo
     kind = shape.type_name
     if kind == "structure" and shape.is_document_type:
         return value
-    expected = str if text and kind not in ("list", "map") else _JSON_TYPES.get(kind, object)
-    if not isinstance(value, expected) or (not text and isinstance(value, bool) and kind != "boolean"):
+    if not _has_type(value, "string" if text and kind not in ("list", "map") else kind):
         errors.append(_violation(value, path, f"Member must be of type {kind}"))
         return _INVALID
     if kind == "structure":
@@ -212,8 +217,10 @@ def _convert(shape: Shape, value: Any, path: str, errors: list[str], *, text: bo
     if kind == "list":
         out: Any = [_item(shape.member, item, f"{path}.member", errors, text) for item in value]
     elif kind == "map":
-        out = {_item(shape.key, k, f"{path}.key", errors, True): _item(shape.value, v, f"{path}.value", errors, text)
-               for k, v in value.items()}
+        out = {
+            _item(shape.key, k, f"{path}.key", errors, True): _item(shape.value, v, f"{path}.value", errors, text)
+            for k, v in value.items()
+        }
     else:
         try:
             out = _scalar(shape, value)
@@ -232,7 +239,9 @@ def _item(shape: Shape, value: Any, path: str, errors: list[str], text: bool) ->
     return _convert(shape, value, path, errors, text=text)
 
 
-def _structure(shape: Shape, read: Callable[[str, Shape, str], Any], path: str, errors: list[str]) -> dict[str, Any]:
+def _structure(
+    shape: Shape, read: Callable[[str, Shape, str], Any], path: str, errors: list[str],
+) -> dict[str, Any]:
     """Collect members via ``read`` (which converts, or says _MISSING), then check required/union."""
     out: dict[str, Any] = {}
     prefix = f"{path}." if path else ""
@@ -249,7 +258,8 @@ def _structure(shape: Shape, read: Callable[[str, Shape, str], Any], path: str, 
 
 def _split_header_list(value: str) -> list[str]:
     """Header lists are comma-joined; botocore quotes items containing ',' or '"'."""
-    return [item.strip() for item in next(csv.reader([value], escapechar="\\", doublequote=False, skipinitialspace=True))]
+    reader = csv.reader([value], escapechar="\\", doublequote=False, skipinitialspace=True)
+    return [item.strip() for item in next(reader)]
 
 
 def _timestamp_out(value: Any, fmt: str) -> Any:
@@ -281,8 +291,7 @@ def _to_json(shape: Shape, value: Any, path: str) -> Any:
         return _timestamp_out(value, shape.serialization.get("timestampFormat", "unixtimestamp").lower())
     if kind == "blob":
         return base64.b64encode(value).decode("ascii")
-    expected = _JSON_TYPES.get(kind, object)
-    if not isinstance(value, expected) or (isinstance(value, bool) and kind != "boolean"):
+    if not _has_type(value, kind):
         raise TypeError(f"{path}: expected {kind}, got {type(value).__name__}")
     if kind in ("double", "float") and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
@@ -307,8 +316,8 @@ def _header_out(shape: Shape, value: Any) -> str:
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "list":
-        return ",".join(f'"{v.replace(chr(34), chr(92) + chr(34))}"' if ("," in v or '"' in v) else v
-                        for v in (_header_out(shape.member, i) for i in value))
+        items = [_header_out(shape.member, item) for item in value]
+        return ",".join('"' + i.replace('"', '\\"') + '"' if ("," in i or '"' in i) else i for i in items)
     if kind == "blob":
         return base64.b64encode(value).decode("ascii")
     if shape.serialization.get("jsonvalue"):
@@ -319,7 +328,9 @@ def _header_out(shape: Shape, value: Any) -> str:
 class RestJsonProtocol:
     """Route, parse, and serialize restJson1 for any botocore rest-json service model."""
 
-    def __init__(self, service_model: ServiceModel, *, validation_error_code: str = "InvalidParameterException") -> None:
+    def __init__(
+        self, service_model: ServiceModel, *, validation_error_code: str = "InvalidParameterException",
+    ) -> None:
         self.service_model = service_model
         self.validation_error_code = validation_error_code
         patterns = [_compile_uri(service_model.operation_model(name)) for name in service_model.operation_names]
@@ -332,9 +343,9 @@ class RestJsonProtocol:
                     self._error_status.setdefault(code, int(error["httpStatusCode"]))
 
     def route(self, method: str, raw_path: str) -> Route:
-        parts = raw_path.split("/")[1:] if raw_path.startswith("/") else [raw_path]
+        parts = raw_path.split("/")[1:]
         path_matched = False
-        for pattern in self._patterns:
+        for pattern in self._patterns if raw_path.startswith("/") else []:
             labels = _match(pattern.segments, parts)
             if labels is None:
                 continue
@@ -358,11 +369,15 @@ class RestJsonProtocol:
 
         def read(name: str, member: Shape, path: str) -> Any:
             if name == payload and member.type_name in ("blob", "string"):
-                return (body if member.type_name == "blob" else body.decode("utf-8", "replace")) if body else _MISSING
+                if not body:
+                    return _MISSING
+                return body if member.type_name == "blob" else body.decode("utf-8", "replace")
             raw = self._raw_member(shape, name, member, route.labels, query, lowered)
             if raw is not _BODY:
                 return _MISSING if raw is None else _convert(member, raw, path, errors, text=True)
-            raw = document if name == payload else document.get(member.serialization.get("name", name))
+            if name == payload:
+                return _convert(member, document, path, errors) if body.strip() else _MISSING
+            raw = document.get(member.serialization.get("name", name))
             return _MISSING if raw is None else _convert(member, raw, path, errors)
 
         params = _structure(shape, read, "", errors)
@@ -421,13 +436,11 @@ class RestJsonProtocol:
         status = int(operation.http.get("responseCode", 200))
         headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id)]
         shape = operation.output_shape
-        if shape is None:
-            if output:
-                raise ValueError(f"{operation.name} has no output shape, got {sorted(output)}")
-            return HttpResponse(status, headers, b"{}")
-        unknown = [key for key in output if key not in shape.members]
+        unknown = [key for key in output if shape is None or key not in shape.members]
         if unknown:
-            raise ValueError(f"{', '.join(unknown)} not a member of {shape.name}")
+            raise ValueError(f"{', '.join(unknown)} not a member of {operation.name}'s output")
+        if shape is None:
+            return HttpResponse(status, headers, b"{}")
         payload = shape.serialization.get("payload")
         body_values: dict[str, Any] = {}
         body: bytes | None = None
@@ -455,6 +468,8 @@ class RestJsonProtocol:
 
     def serialize_error(self, error: AwsError, *, request_id: str) -> HttpResponse:
         status = error.status or self._error_status.get(error.code, 400)
-        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", error.code)]
+        headers = [
+            ("Content-Type", "application/json"), ("x-amzn-RequestId", request_id), ("x-amzn-ErrorType", error.code),
+        ]
         body = json.dumps({"message": error.message, **error.fields}).encode("utf-8")
         return HttpResponse(status, headers, body)
