@@ -11,28 +11,18 @@ from __future__ import annotations
 import configparser
 import json
 import os
-import secrets
-import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
 from kubegate import pki
+from kubegate.identity import credentials as generate
 
 DEFAULT_DATA_DIR = ".kubegate"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 DEFAULT_REGION = "us-east-1"
-_KEY_ALPHABET = string.ascii_uppercase + "234567"
-
-
-def new_access_key_id(prefix: str = "AKIA") -> str:
-    return prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
-
-
-def new_secret_access_key() -> str:
-    return secrets.token_urlsafe(30)[:40]
 
 
 @dataclass(frozen=True)
@@ -86,10 +76,10 @@ class DataDir:
         if not self.secret_key.exists():
             _write_private(self.secret_key, Fernet.generate_key())
         if not self.credentials.exists():
-            self._write_credentials(BootstrapKey(new_access_key_id(), new_secret_access_key()))
+            self._write_credentials(BootstrapKey(generate.access_key_id(), generate.secret_access_key()))
         previous = self.config() if self.config_file.exists() else None
         config = InstanceConfig(
-            account_id=previous.account_id if previous else "".join(secrets.choice(string.digits) for _ in range(12)),
+            account_id=previous.account_id if previous else generate.account_id(),
             region=previous.region if previous else (region or DEFAULT_REGION),
             host=host,
             port=port,

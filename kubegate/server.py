@@ -11,9 +11,13 @@ import uvicorn
 from starlette.applications import Starlette
 
 from kubegate.api.app import create_app
+from kubegate.api.aws_apis import eks_api, iam_api, sts_api
 from kubegate.api.aws_endpoint import AwsEndpoint
 from kubegate.datadir import DataDir, InstanceConfig
 from kubegate.identity.access_keys import AccessKeys
+from kubegate.identity.authorizer import Authorizer
+from kubegate.identity.iam import IamService
+from kubegate.identity.sts import StsService
 from kubegate.service.access import AccessService, utcnow
 from kubegate.store.database import Store
 
@@ -28,13 +32,18 @@ class Kubegate:
 
 def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
-    keys = AccessKeys(store, data_dir.cipher(), account=config.account_id)
+    cipher = data_dir.cipher()
+    authorizer = Authorizer(store)
+    sts = StsService(store, cipher, authorizer, account=config.account_id, clock=utcnow)
+    keys = AccessKeys(store, cipher, sts, account=config.account_id)
     bootstrap = data_dir.bootstrap_key()
     keys.ensure_root_key(bootstrap.access_key_id, bootstrap.secret_access_key, utcnow())
     service = AccessService(
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
-    app = create_app(AwsEndpoint(service, keys, utcnow))
+    iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
+    apis = [eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)]
+    app = create_app(AwsEndpoint(apis, keys, utcnow))
     return Kubegate(config, store, service, app)
 
 

@@ -117,6 +117,33 @@ class Server:
         return env
 
 
+def trust_policy(principal: str) -> str:
+    import json
+
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}],
+    })
+
+
+def ensure_role(server: Server, name: str, path: str = "/") -> str:
+    """An IAM role of kubegate's account (created once), trusted by the whole account."""
+    iam = server.client("iam")
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_role(RoleName=name, Path=path,
+                                   AssumeRolePolicyDocument=trust_policy(server.account()))["Role"]["Arn"])
+
+
+def ensure_user(server: Server, name: str) -> str:
+    iam = server.client("iam")
+    try:
+        return str(iam.get_user(UserName=name)["User"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_user(UserName=name)["User"]["Arn"])
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     instance = Server(tmp_path_factory.mktemp("kubegate") / "data")

@@ -13,6 +13,7 @@ from kubegate.store.database import Store
 from kubegate.store.schema import access_entries
 
 ACCOUNT = "111122223333"
+OTHER = "444455556666"  # principals of another account need no IAM entity here
 
 
 @pytest.fixture
@@ -34,9 +35,9 @@ def test_three_thousand_entries_per_cluster(service: AccessService) -> None:
     ]
     with service.store.engine.begin() as connection:  # seed quickly; the 3000th goes through the service
         connection.execute(access_entries.insert(), rows)
-    service.create_access_entry(cluster_name="big", principal_arn=f"arn:aws:iam::{ACCOUNT}:role/last")
+    service.create_access_entry(cluster_name="big", principal_arn=f"arn:aws:iam::{OTHER}:role/last")
     with pytest.raises(ResourceLimitExceeded):
-        service.create_access_entry(cluster_name="big", principal_arn=f"arn:aws:iam::{ACCOUNT}:role/one-too-many")
+        service.create_access_entry(cluster_name="big", principal_arn=f"arn:aws:iam::{OTHER}:role/one-too-many")
     arns, token = service.list_access_entries("big", None, None, None)
     assert len(arns) == 100 and token is not None
 

@@ -31,14 +31,17 @@ def test_kubegate_env_points_the_cli_at_kubegate(server: Server) -> None:
 
 def test_issue_walkthrough(server: Server) -> None:
     acct = server.account()
-    principal = f"arn:aws:iam::{acct}:role/dev"
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": acct}, "Action": "sts:AssumeRole"}]})
+    principal = aws(server, "iam", "create-role", "--role-name", "cli-dev-role",
+                    "--assume-role-policy-document", trust)["Role"]["Arn"]
     created = aws(server, "eks", "create-cluster", "--name", "cli-dev", "--role-arn", f"arn:aws:iam::{acct}:role/eks",
                   "--resources-vpc-config", "subnetIds=subnet-1",
                   "--access-config", "authenticationMode=API_AND_CONFIG_MAP")
     assert created["cluster"]["name"] == "cli-dev"
     assert created["cluster"]["accessConfig"]["authenticationMode"] == "API_AND_CONFIG_MAP"
     entry = aws(server, "eks", "create-access-entry", "--cluster-name", "cli-dev", "--principal-arn", principal)
-    assert entry["accessEntry"]["username"] == f"arn:aws:sts::{acct}:assumed-role/dev/{{{{SessionName}}}}"
+    assert entry["accessEntry"]["username"] == f"arn:aws:sts::{acct}:assumed-role/cli-dev-role/{{{{SessionName}}}}"
     # AWS CLI v1 prints rest-json timestamps as the epoch seconds EKS sends.
     assert abs(entry["accessEntry"]["createdAt"] - time.time()) < 60
     associated = aws(server, "eks", "associate-access-policy", "--cluster-name", "cli-dev", "--principal-arn", principal,

@@ -14,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server
+from conftest import Server, ensure_role, ensure_user
 
 POLICY = "arn:aws:eks::aws:cluster-access-policy/"
 VIEW, EDIT, ADMIN = POLICY + "AmazonEKSViewPolicy", POLICY + "AmazonEKSEditPolicy", POLICY + "AmazonEKSClusterAdminPolicy"
@@ -44,7 +44,8 @@ def cluster(eks: Any, server: Server) -> Iterator[str]:
 
 
 def role(server: Server, name: str = "dev", path: str = "/") -> str:
-    return f"arn:aws:iam::{server.account()}:role{path}{name}"
+    """A real role of kubegate's IAM: EKS refuses entries for principals that do not exist."""
+    return ensure_role(server, name, path)
 
 
 # clusters
@@ -127,6 +128,9 @@ def test_create_cluster_errors(eks: Any, server: Server, cluster: str) -> None:
         eks.create_cluster(name="-bad", roleArn=role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]})
     assert error_of(excinfo)[0] == "InvalidParameterException"
     with pytest.raises(ClientError) as excinfo:
+        eks.create_cluster(name="dev!", roleArn=role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]})
+    assert error_of(excinfo)[1].startswith("The clusterName parameter contains invalid characters")
+    with pytest.raises(ClientError) as excinfo:
         eks.describe_cluster(name="bad.name")
     code, message, _ = error_of(excinfo)
     assert code == "InvalidParameterException" and message.startswith("The clusterName parameter contains invalid characters")
@@ -201,7 +205,7 @@ def test_entry_defaults_by_type(eks: Any, server: Server, cluster: str) -> None:
     acct = server.account()
     cases = [
         (role(server, "dev", "/team/apps/"), None, f"arn:aws:sts::{acct}:assumed-role/dev/{{{{SessionName}}}}", []),
-        (f"arn:aws:iam::{acct}:user/alice", None, f"arn:aws:iam::{acct}:user/alice", []),
+        (ensure_user(server, "alice"), None, f"arn:aws:iam::{acct}:user/alice", []),
         (role(server, "nodes"), "EC2_LINUX", "system:node:{{EC2PrivateDNSName}}", ["system:nodes"]),
         (role(server, "win"), "EC2_WINDOWS", "system:node:{{EC2PrivateDNSName}}", ["system:nodes"]),
         (role(server, "fargate"), "FARGATE_LINUX", "system:node:{{SessionName}}", ["system:nodes"]),
@@ -237,6 +241,10 @@ def test_entry_validation_errors(eks: Any, server: Server, cluster: str) -> None
         "The caller is not allowed to modify access entries with a principalArn value of a Service Linked Role",
         principalArn=f"arn:aws:iam::{acct}:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS",
     )
+    refused("The specified principalArn is invalid: invalid principal.", principalArn=f"arn:aws:iam::{acct}:role/ghost")
+    refused("The specified principalArn is invalid: invalid principal.", principalArn=f"arn:aws:iam::{acct}:user/ghost")
+    role(server, "pathed", "/team/")
+    refused("The specified principalArn is invalid: invalid principal.", principalArn=f"arn:aws:iam::{acct}:role/pathed")
     refused("The kubernetes group name system:masters is invalid, it cannot start with system:",
             kubernetesGroups=["admins", "system:masters"])
     for prefix in ("system:", "eks:", "aws:", "amazon:", "iam:"):
@@ -253,7 +261,7 @@ def test_entry_validation_errors(eks: Any, server: Server, cluster: str) -> None
         eks.create_access_entry(clusterName=cluster, principalArn=role(server, "n2"), type="EC2_LINUX", kubernetesGroups=["g"])
     assert error_of(excinfo)[0] == "InvalidParameterException"
     with pytest.raises(ClientError) as excinfo:
-        eks.create_access_entry(clusterName=cluster, principalArn=f"arn:aws:iam::{acct}:user/u", type="EC2_LINUX")
+        eks.create_access_entry(clusterName=cluster, principalArn=ensure_user(server, "u"), type="EC2_LINUX")
     assert error_of(excinfo)[0] == "InvalidParameterException"
     with pytest.raises(ClientError) as excinfo:
         eks.create_access_entry(clusterName=cluster, principalArn=role(server, "t"), type="BOGUS")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Server
+from conftest import Server, ensure_role
 
 
 def test_state_survives_restart(tmp_path: Path) -> None:
@@ -13,7 +13,7 @@ def test_state_survives_restart(tmp_path: Path) -> None:
     try:
         eks = server.client()
         account = server.account()
-        principal = f"arn:aws:iam::{account}:role/dev"
+        principal = ensure_role(server, "dev")
         eks.create_cluster(name="dev", roleArn=f"arn:aws:iam::{account}:role/eks",
                            resourcesVpcConfig={"subnetIds": ["subnet-1"]}, tags={"env": "test"},
                            accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})

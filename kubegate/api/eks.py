@@ -243,6 +243,18 @@ def handlers(present: EksPresenter) -> dict[str, Handler]:
     }
 
 
+def resource(service: AccessService, operation: str, params: Params) -> str:
+    """The resource an EKS action is authorized on: the entry, the tagged resource, the cluster, or *."""
+    if "resourceArn" in params:
+        return str(params["resourceArn"])
+    cluster = params.get("clusterName", params.get("name"))
+    if cluster is None:
+        return "*"
+    if "principalArn" in params and operation != "CreateAccessEntry":
+        return service.entry_arn(str(cluster), str(params["principalArn"]))
+    return service.cluster_arn(str(cluster))
+
+
 def encode_certificate_authority(pem: bytes) -> str:
     """EKS's certificateAuthority.data is the base64 of the PEM bundle."""
     return base64.b64encode(pem).decode()

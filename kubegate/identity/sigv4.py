@@ -31,6 +31,7 @@ _QUERY_PROTOCOL: dict[str, tuple[str, str | None]] = {
     "MissingAuthenticationTokenException": ("MissingAuthenticationToken", "Request is missing Authentication Token"),
     "IncompleteSignatureException": ("IncompleteSignature", None),
     "InvalidSignatureException": ("SignatureDoesNotMatch", None),
+    "UnrecognizedClientException": ("InvalidClientTokenId", None),
 }
 
 

@@ -25,7 +25,7 @@ from kubegate.domain.access_entries import (
     updated,
 )
 from kubegate.domain.caller import Caller
-from kubegate.domain.arns import Arn, PrincipalArn, parse_principal_arn
+from kubegate.domain.arns import Arn, PrincipalArn, PrincipalKind, parse_principal_arn
 from kubegate.domain.clusters import (
     DEFAULT_KUBERNETES_VERSION,
     Cluster,
@@ -58,6 +58,7 @@ ENTRY_NOT_FOUND = (
     "The specified principalArn could not be found. You can view your available access entries "
     "with 'list-access-entries'."
 )
+INVALID_PRINCIPAL = "The specified principalArn is invalid: invalid principal."
 ENTRY_IN_USE = "The specified access entry resource is already in use on this cluster."
 
 # UpdateClusterConfig members and the update type EKS reports for each.
@@ -116,11 +117,43 @@ class AccessService:
             raise ResourceNotFound(ENTRY_NOT_FOUND, cluster_name=cluster_name)
         return entry
 
+    def _principal_id(self, tx: Transaction, principal: PrincipalArn) -> str | None:
+        """The unique ID of a principal of this account, which must exist; None for other accounts.
+
+        Binding the entry to the ID is what stops a re-created namesake from inheriting it.
+        """
+        if principal.account != self.account:
+            return None
+        if principal.kind is PrincipalKind.ROOT:
+            return self.account
+        found = tx.iam.user(principal.name) if principal.kind is PrincipalKind.USER else tx.iam.role(principal.name)
+        if found is None or found.arn != principal.arn:
+            raise InvalidParameter(INVALID_PRINCIPAL)
+        return found.id
+
     def _entry_arn(self, cluster_name: str, principal: PrincipalArn) -> str:
         kind = principal.kind.value
         return (
             f"arn:{self.partition}:eks:{self.region}:{self.account}:access-entry/{cluster_name}/"
             f"{kind}/{principal.account}/{principal.name or 'root'}/{self.new_id()}"
+        )
+
+    def cluster_arn(self, name: str) -> str:
+        return f"arn:{self.partition}:eks:{self.region}:{self.account}:cluster/{name}"
+
+    def entry_arn(self, cluster_name: str, principal_arn: str) -> str:
+        """The access-entry ARN IAM policies are checked against (a pattern if it does not exist yet)."""
+        try:
+            principal = parse_principal_arn(principal_arn)
+        except InvalidParameter:
+            return self.cluster_arn(cluster_name)
+        with self.store.transaction() as tx:
+            entry = tx.entry(cluster_name, principal.arn)
+        if entry is not None:
+            return entry.arn
+        return (
+            f"arn:{self.partition}:eks:{self.region}:{self.account}:access-entry/{cluster_name}/"
+            f"{principal.kind.value}/{principal.account}/{principal.name or 'root'}/*"
         )
 
     # clusters
@@ -149,13 +182,13 @@ class AccessService:
             stored_spec["clientRequestToken"] = client_request_token
         cluster = Cluster(
             name=name,
-            arn=f"arn:{self.partition}:eks:{self.region}:{self.account}:cluster/{name}",
+            arn=self.cluster_arn(name),
             created_at=now,
             settles_at=settle_time(now, self.settle_seconds),
             spec=stored_spec,
             authentication_mode=mode,
             bootstrap_admin=bootstrap,
-            creator=Creator(caller.principal_arn, caller.user_id),
+            creator=Creator(caller.principal_arn, caller.user_id.split(":", 1)[0]),
         )
         try:
             with self.store.transaction() as tx:
@@ -297,7 +330,6 @@ class AccessService:
         client_request_token: str | None = None,
         username: str | None = None,
         type: str | None = None,
-        principal_id: str | None = None,
     ) -> tuple[AccessEntry, dict[str, str]]:
         now = self.clock()
         try:
@@ -306,6 +338,7 @@ class AccessService:
                 principal = parse_principal_arn(principal_arn)
                 entry_type = EntryType.parse(type)
                 name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
+                principal_id = self._principal_id(tx, principal)
                 tagrules.check_tags(tags or {}, InvalidParameter)
                 existing = tx.entry(cluster.name, principal.arn)
                 if existing is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -24,22 +23,13 @@ from kubegate.domain.clusters import Cluster, Creator, Update
 from kubegate.domain.modes import AuthenticationMode
 from kubegate.domain.policies import AccessScope, ScopeType
 from kubegate.store import schema as t
+from kubegate.store.iam_rows import IamRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class Conflict(Exception):
     """A write collided with a row that another writer committed first."""
-
-
-@dataclass(frozen=True)
-class StoredAccessKey:
-    access_key_id: str
-    secret_ciphertext: bytes
-    principal_arn: str
-    principal_id: str
-    status: str
-    created_at: datetime
 
 
 class Store:
@@ -71,6 +61,7 @@ class Transaction:
 
     def __init__(self, connection: Connection) -> None:
         self.db = connection
+        self.iam = IamRows(connection)
 
     # clusters
 
@@ -303,14 +294,3 @@ class Transaction:
 
     def cluster_by_arn(self, cluster_arn: str) -> str | None:
         return self.db.execute(select(t.clusters.c.name).where(t.clusters.c.arn == cluster_arn)).scalar()
-
-    # access keys
-
-    def access_key(self, access_key_id: str) -> StoredAccessKey | None:
-        row = self.db.execute(
-            select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
-        ).mappings().first()
-        return None if row is None else StoredAccessKey(**row)
-
-    def add_access_key(self, key: StoredAccessKey) -> None:
-        self.db.execute(insert(t.access_keys).values(**key.__dict__))

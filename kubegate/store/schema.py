@@ -115,4 +115,72 @@ access_keys = Table(
     Column("principal_id", String(128), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("user_name", String(64), index=True),  # None: the account root's key
+)
+
+iam_users = Table(
+    "iam_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+iam_roles = Table(
+    "iam_roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("arn", String(2048), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("description", String(1000)),
+)
+
+iam_policies = Table(
+    "iam_policies",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("path", String(512), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("description", String(1000)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+iam_inline_policies = Table(
+    "iam_inline_policies",
+    metadata,
+    Column("owner_kind", String(8), primary_key=True),
+    Column("owner_name", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+iam_attachments = Table(
+    "iam_attachments",
+    metadata,
+    Column("owner_kind", String(8), primary_key=True),
+    Column("owner_name", String(64), primary_key=True),
+    Column("policy_arn", String(2048), primary_key=True),
+)
+
+sts_sessions = Table(
+    "sts_sessions",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("token_sha256", String(64), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("role_id", String(32), nullable=False),
+    Column("role_arn", String(2048), nullable=False),
+    Column("session_name", String(64), nullable=False),
+    Column("source_arn", String(2048), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
 )

@@ -1,0 +1,93 @@
+"""EKS, IAM and STS as :class:`AwsApi` values: wire, authorization, handlers, error codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import botocore.session
+from botocore.model import StructureShape
+
+from kubegate.api import eks, iam, sts
+from kubegate.api.aws_endpoint import AwsApi
+from kubegate.api.awsproto.errors import AwsError
+from kubegate.api.awsproto.query import QueryProtocol
+from kubegate.api.awsproto.restjson import RestJsonProtocol
+from kubegate.api.wire import QueryWire, RestJsonWire
+from kubegate.domain import errors as d
+from kubegate.domain.caller import Caller
+from kubegate.identity.authorizer import Authorizer
+from kubegate.identity.iam import IamService
+from kubegate.identity.sts import StsService
+from kubegate.service.access import AccessService
+
+_session = botocore.session.get_session()
+
+EKS_ERRORS: dict[type[d.DomainError], tuple[str, int | None]] = {
+    d.InvalidParameter: ("InvalidParameterException", None),
+    d.InvalidRequest: ("InvalidRequestException", None),
+    d.ResourceNotFound: ("ResourceNotFoundException", None),
+    d.ResourceInUse: ("ResourceInUseException", None),
+    d.ResourceLimitExceeded: ("ResourceLimitExceededException", None),
+    d.BadRequest: ("BadRequestException", None),
+    d.NotFound: ("NotFoundException", None),
+    d.AccessDenied: ("AccessDeniedException", 403),
+    d.ExpiredToken: ("ExpiredTokenException", 403),
+}
+QUERY_ERRORS: dict[type[d.DomainError], tuple[str, int | None]] = {
+    d.NoSuchEntity: ("NoSuchEntity", 404),
+    d.EntityAlreadyExists: ("EntityAlreadyExists", 409),
+    d.MalformedPolicyDocument: ("MalformedPolicyDocument", 400),
+    d.DeleteConflict: ("DeleteConflict", 409),
+    d.LimitExceeded: ("LimitExceeded", 409),
+    d.InvalidInput: ("InvalidInput", 400),
+    d.InvalidParameter: ("InvalidInput", 400),
+    d.ValidationError: ("ValidationError", 400),
+    d.AccessDenied: ("AccessDenied", 403),
+    d.ExpiredToken: ("ExpiredToken", 403),
+}
+
+
+def eks_api(service: AccessService, authorizer: Authorizer) -> AwsApi:
+    model = _session.get_service_model("eks")
+    cluster_shape = model.shape_for("Cluster")
+    assert isinstance(cluster_shape, StructureShape)
+    handlers = eks.handlers(eks.EksPresenter(cluster_shape))
+
+    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+        handler = handlers.get(operation)
+        if handler is None:
+            raise AwsError("InvalidRequestException", f"kubegate does not implement the EKS operation {operation}")
+        authorizer.check(caller, f"eks:{operation}", eks.resource(service, operation, params))
+        return handler(service, caller, params, now)
+
+    return AwsApi("eks", RestJsonWire(RestJsonProtocol(model)), run, EKS_ERRORS)
+
+
+def iam_api(service: IamService, authorizer: Authorizer) -> AwsApi:
+    handlers = iam.handlers()
+
+    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+        handler = handlers.get(operation)
+        if handler is None:
+            raise AwsError("InvalidAction", f"kubegate does not implement the IAM operation {operation}", status=400)
+        resource = iam.resource(service.account, service.partition, operation, params, caller)
+        authorizer.check(caller, f"iam:{operation}", resource)
+        return handler(service, caller, params)
+
+    wire = QueryWire(QueryProtocol(_session.get_service_model("iam")))
+    return AwsApi("iam", wire, run, QUERY_ERRORS, query_protocol=True, internal_error="ServiceFailure")
+
+
+def sts_api(service: StsService) -> AwsApi:
+    """GetCallerIdentity needs no permission; AssumeRole checks trust and identity policies itself."""
+    handlers = sts.handlers()
+
+    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+        handler = handlers.get(operation)
+        if handler is None:
+            raise AwsError("InvalidAction", f"kubegate does not implement the STS operation {operation}", status=400)
+        return handler(service, caller, params)
+
+    wire = QueryWire(QueryProtocol(_session.get_service_model("sts")))
+    return AwsApi("sts", wire, run, QUERY_ERRORS, query_protocol=True, internal_error="InternalFailure")

@@ -1,0 +1,175 @@
+"""Rows of the embedded IAM and STS, turned into domain objects (used through ``Transaction.iam``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from kubegate.domain.iam import IamRole, IamUser, ManagedPolicy, OwnerKind, Session
+from kubegate.store import schema as t
+
+
+@dataclass(frozen=True)
+class StoredAccessKey:
+    access_key_id: str
+    secret_ciphertext: bytes
+    principal_arn: str
+    principal_id: str
+    status: str
+    created_at: datetime
+    user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    session: Session
+    secret_ciphertext: bytes
+    token_sha256: str
+
+
+class IamRows:
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    # users
+
+    def user(self, name: str) -> IamUser | None:
+        row = self.db.execute(select(t.iam_users).where(t.iam_users.c.name == name)).mappings().first()
+        return None if row is None else IamUser(**row)
+
+    def users(self) -> list[IamUser]:
+        rows = self.db.execute(select(t.iam_users).order_by(t.iam_users.c.name)).mappings()
+        return [IamUser(**row) for row in rows]
+
+    def add_user(self, user: IamUser) -> None:
+        self.db.execute(insert(t.iam_users).values(**asdict(user)))
+
+    def delete_user(self, name: str) -> None:
+        self.db.execute(delete(t.iam_users).where(t.iam_users.c.name == name))
+
+    # roles
+
+    def role(self, name: str) -> IamRole | None:
+        row = self.db.execute(select(t.iam_roles).where(t.iam_roles.c.name == name)).mappings().first()
+        return None if row is None else IamRole(**row)
+
+    def roles(self) -> list[IamRole]:
+        rows = self.db.execute(select(t.iam_roles).order_by(t.iam_roles.c.name)).mappings()
+        return [IamRole(**row) for row in rows]
+
+    def add_role(self, role: IamRole) -> None:
+        self.db.execute(insert(t.iam_roles).values(**asdict(role)))
+
+    def save_role(self, role: IamRole) -> None:
+        self.db.execute(update(t.iam_roles).where(t.iam_roles.c.name == role.name).values(**asdict(role)))
+
+    def delete_role(self, name: str) -> None:
+        self.db.execute(delete(t.iam_roles).where(t.iam_roles.c.name == name))
+
+    # managed policies
+
+    def policy(self, arn: str) -> ManagedPolicy | None:
+        row = self.db.execute(select(t.iam_policies).where(t.iam_policies.c.arn == arn)).mappings().first()
+        return None if row is None else ManagedPolicy(**row)
+
+    def policies(self) -> list[ManagedPolicy]:
+        rows = self.db.execute(select(t.iam_policies).order_by(t.iam_policies.c.name)).mappings()
+        return [ManagedPolicy(**row) for row in rows]
+
+    def add_policy(self, policy: ManagedPolicy) -> None:
+        self.db.execute(insert(t.iam_policies).values(**asdict(policy)))
+
+    def delete_policy(self, arn: str) -> None:
+        self.db.execute(delete(t.iam_policies).where(t.iam_policies.c.arn == arn))
+
+    def attachment_count(self, policy_arn: str) -> int:
+        c = t.iam_attachments.c
+        return int(self.db.execute(select(func.count()).where(c.policy_arn == policy_arn)).scalar_one())
+
+    # inline policies and attachments, for users and roles alike
+
+    def inline_policies(self, kind: OwnerKind, owner: str) -> dict[str, str]:
+        c = t.iam_inline_policies.c
+        rows = self.db.execute(
+            select(c.name, c.document).where(c.owner_kind == kind.value, c.owner_name == owner).order_by(c.name)
+        )
+        return {name: document for name, document in rows}
+
+    def put_inline_policy(self, kind: OwnerKind, owner: str, name: str, document: str) -> None:
+        self.delete_inline_policy(kind, owner, name)
+        self.db.execute(
+            insert(t.iam_inline_policies).values(owner_kind=kind.value, owner_name=owner, name=name, document=document)
+        )
+
+    def delete_inline_policy(self, kind: OwnerKind, owner: str, name: str) -> None:
+        c = t.iam_inline_policies.c
+        self.db.execute(
+            delete(t.iam_inline_policies).where(c.owner_kind == kind.value, c.owner_name == owner, c.name == name)
+        )
+
+    def attached(self, kind: OwnerKind, owner: str) -> list[str]:
+        c = t.iam_attachments.c
+        rows = self.db.execute(
+            select(c.policy_arn).where(c.owner_kind == kind.value, c.owner_name == owner).order_by(c.policy_arn)
+        )
+        return list(rows.scalars())
+
+    def attach(self, kind: OwnerKind, owner: str, policy_arn: str) -> None:
+        if policy_arn not in self.attached(kind, owner):
+            self.db.execute(insert(t.iam_attachments).values(owner_kind=kind.value, owner_name=owner, policy_arn=policy_arn))
+
+    def detach(self, kind: OwnerKind, owner: str, policy_arn: str) -> None:
+        c = t.iam_attachments.c
+        self.db.execute(
+            delete(t.iam_attachments).where(
+                c.owner_kind == kind.value, c.owner_name == owner, c.policy_arn == policy_arn
+            )
+        )
+
+    # access keys
+
+    def access_key(self, access_key_id: str) -> StoredAccessKey | None:
+        row = self.db.execute(
+            select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
+        ).mappings().first()
+        return None if row is None else StoredAccessKey(**row)
+
+    def access_keys(self, user_name: str | None) -> list[StoredAccessKey]:
+        c = t.access_keys.c
+        condition = c.user_name.is_(None) if user_name is None else c.user_name == user_name
+        rows = self.db.execute(select(t.access_keys).where(condition).order_by(c.created_at)).mappings()
+        return [StoredAccessKey(**row) for row in rows]
+
+    def add_access_key(self, key: StoredAccessKey) -> None:
+        self.db.execute(insert(t.access_keys).values(**asdict(key)))
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> None:
+        c = t.access_keys.c
+        self.db.execute(update(t.access_keys).where(c.access_key_id == access_key_id).values(status=status))
+
+    def delete_access_key(self, access_key_id: str) -> None:
+        self.db.execute(delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id))
+
+    # sessions
+
+    def session(self, access_key_id: str) -> StoredSession | None:
+        row = self.db.execute(
+            select(t.sts_sessions).where(t.sts_sessions.c.access_key_id == access_key_id)
+        ).mappings().first()
+        if row is None:
+            return None
+        values = dict(row)
+        secret, token = values.pop("secret_ciphertext"), values.pop("token_sha256")
+        return StoredSession(Session(**values), secret, token)
+
+    def add_session(self, stored: StoredSession) -> None:
+        self.db.execute(
+            insert(t.sts_sessions).values(
+                **asdict(stored.session), secret_ciphertext=stored.secret_ciphertext, token_sha256=stored.token_sha256
+            )
+        )
+
+    def delete_expired_sessions(self, now: datetime) -> None:
+        self.db.execute(delete(t.sts_sessions).where(t.sts_sessions.c.expires_at < now))
