@@ -90,3 +90,53 @@ def test_set_endpoint_is_shown_by_describe_cluster(server: Server, tmp_path: Any
                               "--name", "nope", "--server", "https://x"], capture_output=True, text=True)
     assert missing.returncode != 0 and "No cluster found for name: nope." in missing.stderr
     aws(server, "eks", "delete-cluster", "--name", "cli-ep")
+
+
+def test_iam_sts_walkthrough_with_profiles(server: Server, tmp_path: Any) -> None:
+    """Issue 3's flow: a user assumes a role whose policy allows reading EKS, and nothing more."""
+    import shutil
+
+    acct = server.account()
+    credentials = tmp_path / "credentials"
+    shutil.copy(server.data_dir / "credentials", credentials)
+    env = {**server.cli_env(), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+
+    def run(*args: str, profile: str | None = None, ok: bool = True) -> Any:
+        result = subprocess.run([str(BIN / "aws"), *args, "--output", "json"], capture_output=True, text=True,
+                                env={**env, **({"AWS_PROFILE": profile} if profile else {})}, timeout=60)
+        if not ok:
+            assert result.returncode != 0
+            return result.stderr
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    run("eks", "create-cluster", "--name", "cli-iam", "--role-arn", f"arn:aws:iam::{acct}:role/eks",
+        "--resources-vpc-config", "subnetIds=subnet-1", "--access-config", "authenticationMode=API")
+    run("iam", "create-user", "--user-name", "cli-alice")
+    key = run("iam", "create-access-key", "--user-name", "cli-alice")["AccessKey"]
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:user/cli-alice"}, "Action": "sts:AssumeRole"}]}))
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["eks:ListAccessEntries", "eks:DescribeCluster"], "Resource": "*"}]}))
+    role = run("iam", "create-role", "--role-name", "cli-dev", "--assume-role-policy-document", f"file://{trust}")
+    run("iam", "put-role-policy", "--role-name", "cli-dev", "--policy-name", "eks-read",
+        "--policy-document", f"file://{policy}")
+    for name, value in (("aws_access_key_id", key["AccessKeyId"]), ("aws_secret_access_key", key["SecretAccessKey"])):
+        run("configure", "set", name, value, "--profile", "alice")
+    session = run("sts", "assume-role", "--role-arn", role["Role"]["Arn"], "--role-session-name", "alice",
+                  profile="alice")["Credentials"]
+    for name, value in (("aws_access_key_id", session["AccessKeyId"]),
+                        ("aws_secret_access_key", session["SecretAccessKey"]),
+                        ("aws_session_token", session["SessionToken"])):
+        run("configure", "set", name, value, "--profile", "dev-session")
+    identity = run("sts", "get-caller-identity", profile="dev-session")
+    assert identity["Arn"] == f"arn:aws:sts::{acct}:assumed-role/cli-dev/alice"
+    assert identity["UserId"] == f"{role['Role']['RoleId']}:alice"
+    assert run("eks", "list-access-entries", "--cluster-name", "cli-iam", profile="dev-session")["accessEntries"]
+    stderr = run("eks", "create-access-entry", "--cluster-name", "cli-iam", "--principal-arn", role["Role"]["Arn"],
+                 profile="dev-session", ok=False)
+    assert "AccessDeniedException" in stderr
+    assert f"User: arn:aws:sts::{acct}:assumed-role/cli-dev/alice is not authorized to perform: eks:CreateAccessEntry" in stderr
+    run("eks", "delete-cluster", "--name", "cli-iam")

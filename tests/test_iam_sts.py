@@ -250,3 +250,17 @@ def test_presigned_get_caller_identity_as_aws_eks_get_token_makes_it(server: Ser
         wrong_signature = client.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"),
                                      headers={"x-k8s-aws-id": "dev"})
         assert wrong_signature.status_code == 403 and b"SignatureDoesNotMatch" in wrong_signature.content
+
+
+def test_presigned_url_past_fifteen_minutes_is_refused(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.auth
+
+    sts = server.client("sts")
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity",
+                             lambda request, **kwargs: request.headers.__setitem__("x-k8s-aws-id", "dev"))
+    stale = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=16)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: stale)
+    url = sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=60, HttpMethod="GET")
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.ca)) as client:
+        answer = client.get(url, headers={"x-k8s-aws-id": "dev"})
+    assert answer.status_code == 403 and b"Signature expired" in answer.content
