@@ -78,6 +78,13 @@ def data(**values: str) -> AwsAuth:
     return parse_config_map({key: textwrap.dedent(value) for key, value in values.items()})
 
 
+def username_of(auth: AwsAuth, identity: CallerIdentity) -> str:
+    """The username template of the explicit mapping that matches."""
+    mapping = auth.match(identity)
+    assert isinstance(mapping, (RoleMapping, UserMapping))
+    return mapping.username
+
+
 # ---------------------------------------------------------------- parsing
 
 
@@ -122,7 +129,8 @@ def test_top_level_keys_are_case_sensitive() -> None:
     assert "case-sensitive" in auth.warnings[0]
 
 
-@pytest.mark.parametrize("arn_key,username_key", [("rOlEaRn", "UsErNaMe"), ("roleARN", "username"), ("ROLEARN", "USERNAME")])
+@pytest.mark.parametrize("arn_key,username_key",
+                         [("rOlEaRn", "UsErNaMe"), ("roleARN", "username"), ("ROLEARN", "USERNAME")])
 def test_item_keys_are_case_insensitive(arn_key: str, username_key: str) -> None:
     """§4.1, P14 (yaml_test.go:54-67): Go's encoding/json matches field names case-insensitively."""
     auth = data(mapRoles=f"- {arn_key}: arn:aws:iam::{ACCOUNT}:role/Dev\n  {username_key}: dev\n")
@@ -173,9 +181,10 @@ def test_a_user_item_needs_userarn() -> None:
 
 def test_sso_items() -> None:
     """AIA: exactly one of rolearn and sso; sso matching is behind a feature gate that is off."""
+    sso = f"{{permissionSetName: Admin, accountID: '{ACCOUNT}'}}"
     with pytest.raises(AwsAuthError, match="only one of rolearn or SSO can be supplied"):
-        data(mapRoles=f"- rolearn: arn:aws:iam::{ACCOUNT}:role/A\n  sso: {{permissionSetName: Admin, accountID: '{ACCOUNT}'}}\n")
-    auth = data(mapRoles=f"- sso: {{permissionSetName: Admin, accountID: '{ACCOUNT}'}}\n  username: admin\n")
+        data(mapRoles=f"- rolearn: arn:aws:iam::{ACCOUNT}:role/A\n  sso: {sso}\n")
+    auth = data(mapRoles=f"- sso: {sso}\n  username: admin\n")
     assert auth.roles == () and "sso items are ignored" in auth.warnings[0]
 
 
@@ -195,7 +204,8 @@ def test_rolearn_with_a_path_is_kept_as_written_and_warned_about() -> None:
 
 def test_whitespace_inside_quotes_is_kept_but_plain_scalars_are_trimmed_by_yaml() -> None:
     """AIA never trims ARNs: a quoted ARN with a space never matches; YAML itself trims plain scalars."""
-    auth = data(mapRoles=f'- rolearn: "arn:aws:iam::{ACCOUNT}:role/Dev "\n- rolearn: arn:aws:iam::{ACCOUNT}:role/Ops   \n')
+    auth = data(mapRoles=f'- rolearn: "arn:aws:iam::{ACCOUNT}:role/Dev "\n'
+                         f"- rolearn: arn:aws:iam::{ACCOUNT}:role/Ops   \n")
     assert [r.rolearn for r in auth.roles] == [f"arn:aws:iam::{ACCOUNT}:role/Dev ", f"arn:aws:iam::{ACCOUNT}:role/Ops"]
     assert auth.match(session("Dev", "s")) is None and auth.match(session("Ops", "s")) is not None
     assert "whitespace" in auth.warnings[0]
@@ -221,7 +231,8 @@ def test_anchors_and_aliases_work_and_only_the_first_document_is_read() -> None:
 
 def test_yaml_1_1_timestamps_stay_strings() -> None:
     """yaml.v2 keeps timestamp-looking scalars as strings when decoding into interface{}."""
-    assert data(mapUsers=f"- userarn: arn:aws:iam::{ACCOUNT}:user/a\n  groups: [2024-01-01]\n").users[0].groups == ("2024-01-01",)
+    auth = data(mapUsers=f"- userarn: arn:aws:iam::{ACCOUNT}:user/a\n  groups: [2024-01-01]\n")
+    assert auth.users[0].groups == ("2024-01-01",)
 
 
 def test_missing_bar_makes_the_config_map_invalid() -> None:
@@ -246,17 +257,18 @@ def test_invalid_yaml_names_key_line_and_reason(text: str, line: int, reason: st
 
 
 def test_invalid_yaml_in_a_manifest_reports_the_manifest_line() -> None:
-    manifest = EKSCTL.replace("      username: alice", "      username: [alice")
-    with pytest.raises(AwsAuthError, match=r"^aws-auth mapUsers, line 2[01]: invalid YAML"):
+    manifest = EKSCTL.replace("      userarn: arn", "     userarn: arn")  # one space short, manifest line 19
+    with pytest.raises(AwsAuthError, match=r"^aws-auth mapUsers, line 19: invalid YAML: while parsing") as caught:
         parse_config_map_yaml(manifest)
+    assert caught.value.line is not None and EKSCTL.splitlines()[caught.value.line - 1].strip().startswith("userarn:")
 
 
 @pytest.mark.parametrize("key,text,line,reason", [
     ("mapRoles", "rolearn: arn:aws:iam::1:role/a\nusername: a\n", 1, "must be a YAML list, not a mapping"),
     ("mapRoles", "just a string\n", 1, "must be a YAML list, not a string"),
     ("mapRoles", "- arn:aws:iam::1:role/a\n", 1, "each mapRoles item must be a mapping, not a string"),
-    ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  groups: system:masters\n", 2, "groups must be a list, not a string"),
-    ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  groups: [a, {b: c}]\n", 2, "each group must be a string, not a mapping"),
+    ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  groups: system:masters\n", 2, "groups must be a list, not a"),
+    ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  groups: [a, {b: c}]\n", 2, "each group must be a string, not a"),
     ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  username: 12345\n", 2, "username must be a string, not a number"),
     ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  username: yes\n", 2, "username must be a string, not a boolean"),
     ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  username: y\n", 2, "username must be a string, not a boolean"),
@@ -264,7 +276,7 @@ def test_invalid_yaml_in_a_manifest_reports_the_manifest_line() -> None:
     ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  username: {{SessionName}}\n", 2, "quote values that start with"),
     ("mapRoles", "- rolearn: arn:aws:iam::1:role/a\n  sso: Admin\n", 2, "sso must be a mapping, not a string"),
     ("mapRoles", "- &x {rolearn: arn:aws:iam::1:role/a}\n- <<: *x\n", 2, "merge keys (<<) are not supported"),
-    ("mapUsers", "- userarn: arn:aws:iam::1:user/a\n  groups: [true]\n", 2, "each group must be a string, not a boolean"),
+    ("mapUsers", "- userarn: arn:aws:iam::1:user/a\n  groups: [true]\n", 2, "each group must be a string, not a bool"),
     ("mapAccounts", "- {id: '111122223333'}\n", 1, "each mapAccounts item must be an account id, not a mapping"),
     ("mapAccounts", "'111122223333'\n", 1, "must be a YAML list, not a string"),
 ])
@@ -301,7 +313,8 @@ def test_only_kube_system_aws_auth_config_maps_are_accepted(change: tuple[str, s
     assert caught.value.key == field
 
 
-@pytest.mark.parametrize("text", ["", "- a\n", "just text", "{a: [b", "kind: ConfigMap\nmetadata: {name: aws-auth}\ndata: [a]\n"])
+@pytest.mark.parametrize("text", ["", "- a\n", "just text", "{a: [b",
+                                  "kind: ConfigMap\nmetadata: {name: aws-auth}\ndata: [a]\n"])
 def test_manifests_that_are_not_mappings_are_refused(text: str) -> None:
     with pytest.raises(AwsAuthError):
         parse_config_map_yaml(text)
@@ -357,8 +370,7 @@ def test_last_duplicate_wins() -> None:
           username: second
         """)
     assert len(auth.roles) == 2  # both kept in order, for display
-    assert auth.match(session("Dev", "s")).username == "second"  # type: ignore[union-attr]
-    assert auth.match(iam_user("alice")).username == "second"  # type: ignore[union-attr]
+    assert username_of(auth, session("Dev", "s")) == username_of(auth, iam_user("alice")) == "second"
     assert sum("the last one wins" in w for w in auth.warnings) == 2
 
 
@@ -383,7 +395,8 @@ def test_map_accounts_fallback() -> None:
     assert mapping == AccountMapping(ACCOUNT) and not needs_ec2_private_dns_name(mapping)
     assert kubernetes_user(mapping, role_caller) == KubernetesUser(f"arn:aws:iam::{ACCOUNT}:role/Test", ())
     user_caller = iam_user("Test")
-    assert kubernetes_user(auth.match(user_caller), user_caller).username == f"arn:aws:iam::{ACCOUNT}:user/Test"  # type: ignore[arg-type]
+    assert auth.match(user_caller) == AccountMapping(ACCOUNT)
+    assert kubernetes_user(AccountMapping(ACCOUNT), user_caller).username == f"arn:aws:iam::{ACCOUNT}:user/Test"
     assert auth.match(session("Test", "s", account="999999999999")) is None
 
 
@@ -401,8 +414,8 @@ def test_order_roles_then_users_then_accounts() -> None:
                 mapUsers=f"- userarn: {user_arn}\n  username: from-users\n- userarn: arn:aws:iam::{ACCOUNT}:role/Ops\n"
                          f"  username: role-under-users\n",
                 mapAccounts=f"- '{ACCOUNT}'\n")
-    assert auth.match(iam_user("alice")).username == "from-roles"  # type: ignore[union-attr]
-    assert auth.match(session("Ops", "s")).username == "role-under-users"  # type: ignore[union-attr]
+    assert username_of(auth, iam_user("alice")) == "from-roles"
+    assert username_of(auth, session("Ops", "s")) == "role-under-users"
     assert auth.match(session("Other", "s")) == AccountMapping(ACCOUNT)
 
 
@@ -429,7 +442,8 @@ def test_ec2_private_dns_name() -> None:
     node = session("NodeRole", "i-0123456789abcdef0")
     user = render("system:node:{{EC2PrivateDNSName}}", ["nodes-{{EC2PrivateDNSName}}", "system:nodes"], node,
                   ec2_private_dns_name="ip-10-0-1-23.ec2.internal")
-    assert user == KubernetesUser("system:node:ip-10-0-1-23.ec2.internal", ("nodes-ip-10-0-1-23.ec2.internal", "system:nodes"))
+    assert user == KubernetesUser("system:node:ip-10-0-1-23.ec2.internal",
+                                  ("nodes-ip-10-0-1-23.ec2.internal", "system:nodes"))
 
 
 def test_ec2_private_dns_name_needs_an_instance_id_session() -> None:
@@ -442,12 +456,14 @@ def test_ec2_private_dns_name_needs_an_instance_id_session() -> None:
 
 def test_ec2_private_dns_name_not_resolved_is_an_error() -> None:
     with pytest.raises(TemplateError, match="private DNS name of instance i-0123456789abcdef0 is not known"):
-        render("system:node:{{EC2PrivateDNSName}}", [], session("NodeRole", "i-0123456789abcdef0"), ec2_private_dns_name=None)
+        render("system:node:{{EC2PrivateDNSName}}", [], session("NodeRole", "i-0123456789abcdef0"),
+               ec2_private_dns_name=None)
 
 
 @pytest.mark.parametrize("session_name,instance_id", [
     ("i-12345678", "i-12345678"), ("i-0123456789abcdef0", "i-0123456789abcdef0"),
-    ("i-1234567", None), ("i-0123456789abcdef", None), ("i-0123456789abcdef0\n", None), ("i-１２３４５６７８", None),
+    ("i-1234567", None), ("i-0123456789abcdef", None), ("i-0123456789abcdef0\n", None),
+    ("i-１２３４５６７８", None), ("jdoe", None),
 ])
 def test_instance_id_pattern(session_name: str, instance_id: str | None) -> None:
     """server.go:66-68 `^i-(\\w{8}|\\w{17})$`: Go's \\w is ASCII and `$` does not accept a trailing newline."""
@@ -460,7 +476,8 @@ def test_needs_ec2_private_dns_name() -> None:
 
 
 def test_iam_users_have_no_session_name() -> None:
-    assert render("u-{{SessionName}}{{SessionNameRaw}}", [], iam_user("bob"), ec2_private_dns_name=None).username == "u-"
+    user = render("u-{{SessionName}}{{SessionNameRaw}}", [], iam_user("bob"), ec2_private_dns_name=None)
+    assert user.username == "u-"
 
 
 def test_kubernetes_user_for_an_eksctl_node() -> None:

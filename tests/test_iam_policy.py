@@ -114,7 +114,8 @@ CASES: list[tuple[str, list[list[dict[str, Any]]], RequestContext, bool, bool]] 
      context(), True, False),
     ("ArnLike per component", [[stmt(Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/alice"}})]],
      context(), True, False),
-    ("ArnLike * stays in its component", [[stmt(Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1111*:user/alice"}})]],
+    ("ArnLike * stays in its component",
+     [[stmt(Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::1111*:user/alice"}})]],
      context(keys={"aws:PrincipalArn": ("arn:aws:iam::1111:2222:user/alice",)}), False, False),
     ("ArnNotLike", [[stmt(Condition={"ArnNotLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCT}:role/*"}})]],
      context(), True, False),
@@ -188,7 +189,8 @@ def test_reasons_name_the_statement_and_policy() -> None:
     assert evaluate([("eks-read", allow), ("p1", deny)], context()).reason == (
         'explicitly denied by statement "DenyAll" of policy "p1"'
     )
-    assert evaluate([], context("eks:CreateAccessEntry")).reason == f"no statement allows eks:CreateAccessEntry on {CLUSTER}"
+    nothing = evaluate([], context("eks:CreateAccessEntry"))
+    assert nothing.reason == f"no statement allows eks:CreateAccessEntry on {CLUSTER}"
 
 
 def test_operators_kubegate_does_not_know_fail_closed_even_when_built_directly() -> None:
@@ -249,7 +251,8 @@ INVALID: list[tuple[str, str, str, str]] = [
      "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."),
     ("condition key without vendor", doc(stmt(Condition={"StringEquals": {"username": "a"}})), "identity",
      "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."),
-    ("two colons", doc(stmt(action="eks:Describe:Cluster")), "identity", "Actions/Condition can contain only one colon."),
+    ("two colons", doc(stmt(action="eks:Describe:Cluster")), "identity",
+     "Actions/Condition can contain only one colon."),
     ("bad vendor", doc(stmt(action="e ks:DescribeCluster")), "identity", "Vendor e ks is not valid"),
     ("no resources", doc(stmt(resource=None)), "identity", "Policy statement must contain resources."),
     ("empty Resource", doc(stmt(resource=[])), "identity", "Policy statement must contain resources."),
@@ -275,7 +278,8 @@ INVALID: list[tuple[str, str, str, str]] = [
      "AssumeRole policy may only specify STS AssumeRole actions."),
     ("trust with sts:*", doc(allow_from({"AWS": ACCT}) | {"Action": "sts:*"}), "trust",
      "AssumeRole policy may only specify STS AssumeRole actions."),
-    ("trust principal not an ARN", doc(allow_from({"AWS": "bob"})), "trust", 'Invalid principal in policy: "AWS":"bob"'),
+    ("trust principal not an ARN", doc(allow_from({"AWS": "bob"})), "trust",
+     'Invalid principal in policy: "AWS":"bob"'),
     ("trust principal with a wildcard", doc(allow_from({"AWS": f"arn:aws:iam::{ACCT}:role/*"})), "trust",
      f'Invalid principal in policy: "AWS":"arn:aws:iam::{ACCT}:role/*"'),
     ("trust principal of unknown kind", doc(allow_from({"CanonicalUser": "abc"})), "trust",

@@ -33,7 +33,13 @@ from hypothesis import strategies as st
 from kubegate import pki
 from kubegate.identity import iam_token, token_maker
 from kubegate.identity.iam_token import (
-    HttpStsClient, StsEndpointPolicy, StsIdentity, TokenError, TokenVerifier, canonicalize_arn, parse_token,
+    HttpStsClient,
+    StsEndpointPolicy,
+    StsIdentity,
+    TokenError,
+    TokenVerifier,
+    canonicalize_arn,
+    parse_token,
     sts_identity,
 )
 
@@ -237,8 +243,13 @@ def test_partition_table_matches_botocore() -> None:
 
 
 def test_verifier_refuses_unsendable_cluster_id() -> None:
-    with pytest.raises(ValueError):
-        TokenVerifier(cluster_id="a\r\nb", policy=AWS, sts=HttpStsClient(), clock=lambda: NOW)
+    http = HttpStsClient()
+    try:
+        for cluster_id in ("", "a\r\nb", "two words"):
+            with pytest.raises(ValueError):
+                TokenVerifier(cluster_id=cluster_id, policy=AWS, sts=http, clock=lambda: NOW)
+    finally:
+        http.close()
 
 
 @settings(max_examples=400, deadline=None)
@@ -424,7 +435,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        step = 16 if sts.mode == "drip" else max(len(body), 1)  # "drip": each read is quick, the whole is not
+        for start in range(0, len(body), step):
+            self.wfile.write(body[start:start + step])
+            self.wfile.flush()
+            time.sleep(0.1 if sts.mode == "drip" else 0)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -440,7 +455,7 @@ class Tls:
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     directory = tmp_path_factory.mktemp("sts-tls")
     authority = pki.new_authority("stand-in STS CA")
-    certificate, key = authority.issue("127.0.0.1", dns_names=("localhost",), ip_addresses=("127.0.0.1",))
+    certificate, key = authority.issue("127.0.0.1", dns_names=("localhost", HOST), ip_addresses=("127.0.0.1",))
     (directory / "ca.pem").write_bytes(pki.certificate_pem(authority.certificate))
     (directory / "cert.pem").write_bytes(pki.certificate_pem(certificate))
     (directory / "key.pem").write_bytes(pki.key_pem(key))
@@ -505,6 +520,26 @@ def test_accepts_signed_token_and_sends_cluster_header(sts: StandInSts, client: 
     assert headers["x-k8s-aws-id"] == "test-cluster" and headers["accept"] == "application/json"
 
 
+def test_vector_token_verifies_end_to_end(
+    sts: StandInSts, client: HttpStsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P2 exactly: the §1.3 token itself, its host routed to the stand-in (a hosts-file entry, in effect)."""
+    connect = socket.create_connection
+
+    def to_stand_in(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        return connect(("127.0.0.1", sts.port) if address == (HOST, 443) else address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", to_stand_in)
+    identity = TokenVerifier(cluster_id="test-cluster", policy=AWS, sts=client, clock=lambda: NOW).verify(VECTOR)
+    assert (identity.access_key_id, identity.sts_host, identity.canonical_arn) == (
+        KEY, HOST, "arn:aws:iam::111122223333:role/Admin")
+    [(path, headers)] = sts.requests
+    assert f"https://{HOST}{path}" == URL and headers["host"] == HOST
+    assert headers["x-k8s-aws-id"] == "test-cluster" and headers["accept"] == "application/json"
+    with pytest.raises(TokenError, match="SignatureDoesNotMatch"):
+        TokenVerifier(cluster_id="other", policy=AWS, sts=client, clock=lambda: NOW).verify(VECTOR)
+
+
 def test_accepts_temporary_credentials(sts: StandInSts, client: HttpStsClient) -> None:
     """P7: the session token travels in the signed query; the key id comes from X-Amz-Credential."""
     sts.keys["ASIATEMPORARYKEY0001"] = ("tempsecret", "session/token+=")
@@ -516,10 +551,11 @@ def test_accepts_temporary_credentials(sts: StandInSts, client: HttpStsClient) -
 def test_cluster_id_replay_is_refused_by_sts(sts: StandInSts, client: HttpStsClient) -> None:
     """§7.1 #34: signed for cluster A, presented to cluster B: STS's signature check fails."""
     error = refused(sts, client, make("cluster-a", endpoint=local(sts)), cluster="cluster-b")
-    assert error.kind == "sts" and "expected 200, got 403" in error.message and "SignatureDoesNotMatch" in error.message
+    assert error.kind == "sts" and "expected 200, got 403" in error.message
+    assert "SignatureDoesNotMatch" in error.message
 
 
-@pytest.mark.parametrize("old, new", [("X-Amz-Expires=60", "X-Amz-Expires=61"), ("X-Amz-Signature=", "X-Amz-Signature=0")])
+@pytest.mark.parametrize("old, new", [("Expires=60", "Expires=61"), ("X-Amz-Signature=", "X-Amz-Signature=0")])
 def test_altered_token_is_refused_by_sts(sts: StandInSts, client: HttpStsClient, old: str, new: str) -> None:
     """§7.1 #35."""
     url = parse_token(make("test-cluster", endpoint=local(sts)), policy=local_policy(sts), now=NOW).url
@@ -558,6 +594,17 @@ def test_slow_sts_times_out(sts: StandInSts, tls: Tls) -> None:
     assert error.kind == "sts" and "error during GET" in error.message and "Timeout" in error.message
 
 
+def test_dripping_sts_hits_the_overall_deadline(sts: StandInSts, tls: Tls) -> None:
+    """Go's client timeout covers the whole exchange; httpx's alone would restart on every chunk."""
+    sts.mode = "drip"
+    impatient = HttpStsClient(ca_bundle=tls.ca_bundle, timeout=0.5)
+    try:
+        error = refused(sts, impatient, make("test-cluster", endpoint=local(sts)))
+    finally:
+        impatient.close()
+    assert error.kind == "sts" and "too slow" in error.message
+
+
 def test_unreachable_sts(sts: StandInSts, client: HttpStsClient) -> None:
     """§7.1 #38 (connection refused)."""
     with socket.socket() as probe:
@@ -584,24 +631,27 @@ def test_unexpected_body_is_sts_error(sts: StandInSts, client: HttpStsClient, mo
     assert refused(sts, client, make("test-cluster", endpoint=local(sts))).kind == "sts"
 
 
+ACCT = "123456789012"
 BAD_ANSWERS = [
-    pytest.param(("123456789012", "arn", "AIDA"), "arn 'arn' is invalid", id="41-arn"),
-    pytest.param(("123456789012", "arn:aws-xx:iam::123456789012:user/x", "AIDA"), "recognized partition", id="41-partition"),
-    pytest.param(("123456789012", "arn:aws:iam::123456789012:group/x", "AGPA"), "unrecognized resource", id="41-group"),
-    pytest.param(("123456789012", "arn:aws:sts::123456789012:assumed-role/OnlyRole", "AROA:x"), "does not have a role",
+    pytest.param((ACCT, "arn", "AIDA"), "arn 'arn' is invalid", id="41-arn"),
+    pytest.param((ACCT, "arn:aws-xx:iam::123456789012:user/x", "AIDA"), "recognized partition", id="41-partition"),
+    pytest.param((ACCT, "arn:aws:iam::123456789012:group/x", "AGPA"), "unrecognized resource", id="41-group"),
+    pytest.param((ACCT, "arn:aws:sts::123456789012:assumed-role/OnlyRole", "AROA:x"), "does not have a role",
                  id="41-no-session"),
-    pytest.param(("123456789012", "arn:aws:s3:::bucket", "x"), "unrecognized resource", id="41-service"),
-    pytest.param(("123456789012", "arn:aws:sts::123456789012:assumed-role/R/s", "not:vailid:userid"), "malformed UserID",
+    pytest.param((ACCT, "arn:aws:s3:::bucket", "x"), "unrecognized resource", id="41-service"),
+    pytest.param((ACCT, "arn:aws:sts::123456789012:assumed-role/R/s", "not:vailid:userid"), "malformed UserID",
                  id="42-three-parts"),
-    pytest.param(("123456789012", "arn:aws:sts::123456789012:assumed-role/R/s", "AROANOCOLON"), "malformed UserID",
+    pytest.param((ACCT, "arn:aws:sts::123456789012:assumed-role/R/s", "AROANOCOLON"), "malformed UserID",
                  id="42-no-colon"),
     pytest.param(("999999999999", "arn:aws:iam::123456789012:user/x", "AIDA"), "does not own", id="account-mismatch"),
-    pytest.param(("123456789012", "arn:aws:iam::123456789012:user/x", ""), "non-empty strings", id="empty-user-id"),
+    pytest.param((ACCT, "arn:aws:iam::123456789012:user/x", ""), "non-empty strings", id="empty-user-id"),
 ]
 
 
 @pytest.mark.parametrize("answer, reason", BAD_ANSWERS)
-def test_bad_identity_answers(sts: StandInSts, client: HttpStsClient, answer: tuple[str, str, str], reason: str) -> None:
+def test_bad_identity_answers(
+    sts: StandInSts, client: HttpStsClient, answer: tuple[str, str, str], reason: str
+) -> None:
     """§7.1 #41-42: STS said 200 but named something the authenticator cannot map."""
     sts.answer = sts_json(*answer)
     error = refused(sts, client, make("test-cluster", endpoint=local(sts)))

@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse, HeadersDict, prepare_request_dict
-from botocore.model import OperationModel, ServiceModel
+from botocore.model import ServiceModel
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 from hypothesis import given, settings

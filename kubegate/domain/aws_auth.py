@@ -118,14 +118,11 @@ class AwsAuth:
         object.__setattr__(self, "_users_by_arn", {u.canonical_arn: u for u in self.users})
 
     def match(self, identity: CallerIdentity) -> IdentityMapping | None:
-        """Roles, then users, then ``mapAccounts``, as the EKSConfigMap backend and the
-        account check of the same iteration do. Both stores are tried with the same key, so a
-        role ARN under ``mapUsers`` (or a user under ``mapRoles``) matches too, as in AIA."""
+        """Roles, then users (both with the same key, so a role ARN under ``mapUsers`` matches too,
+        as in AIA), then ``mapAccounts``, which AIA checks in the same backend iteration."""
         key = identity.canonical_arn.lower()
-        found = self._roles_by_arn.get(key) or self._users_by_arn.get(key)
-        if found is not None:
-            return found
-        return AccountMapping(identity.account) if identity.account in self.accounts else None
+        account = AccountMapping(identity.account) if identity.account in self.accounts else None
+        return self._roles_by_arn.get(key) or self._users_by_arn.get(key) or account
 
 
 def ec2_instance_id(identity: CallerIdentity) -> str | None:
@@ -136,9 +133,8 @@ def ec2_instance_id(identity: CallerIdentity) -> str | None:
 
 def needs_ec2_private_dns_name(mapping: IdentityMapping) -> bool:
     """Whether the caller must resolve the instance's private DNS name before ``render``."""
-    if isinstance(mapping, AccountMapping):
-        return False
-    return any(EC2_PRIVATE_DNS_NAME in t for t in (mapping.username, *mapping.groups))
+    return not isinstance(mapping, AccountMapping) and any(
+        EC2_PRIVATE_DNS_NAME in template for template in (mapping.username, *mapping.groups))
 
 
 def render(mapping_username: str, groups: Sequence[str], identity: CallerIdentity, *,
@@ -313,12 +309,9 @@ def _item(item: Node, report: _Report, arn_name: str) -> tuple[str, str, tuple[s
 
 def _top_list(text: object, report: _Report) -> list[Node]:
     """The key's items. Empty, ``""``, ``''``, a backtick pair and null all mean none."""
-    if text is None:
-        return []
-    if not isinstance(text, str):
-        report.problem(None, f"must be a string, not {type(text).__name__}")
-        return []
-    if text.strip() in ("", "``", '""', "''"):
+    if not isinstance(text, str) or text.strip() in ("", "``", '""', "''"):
+        if text is not None and not isinstance(text, str):
+            report.problem(None, f"must be a string, not {type(text).__name__}")
         return []
     root = _compose(text, report)
     if root is None or (isinstance(root, ScalarNode) and (_kind(root) == "null" or root.value == "")):
@@ -392,7 +385,7 @@ def parse_config_map_yaml(text: str, *, strict: bool = True) -> AwsAuth:
     for key, node in _exact_fields(data).items():
         if _kind(node) == "null":
             continue
-        if _kind(node) != "a string":
+        if not isinstance(node, ScalarNode) or _kind(node) != "a string":
             raise AwsAuthError(key, f"must be a string, not {_kind(node)}: write '{key}: |' and indent the YAML "
                                "under it (Kubernetes refuses a ConfigMap whose data values are not strings)",
                                report.line(node))
@@ -409,7 +402,7 @@ def _exact_fields(node: MappingNode) -> dict[str, Node]:
 
 def _check_manifest(top: dict[str, Node]) -> MappingNode:
     """The manifest's ``data``, after refusing anything but ConfigMap kube-system/aws-auth."""
-    meta = _exact_fields(top["metadata"]) if isinstance(top.get("metadata"), MappingNode) else {}
+    meta = _exact_fields(metadata) if isinstance(metadata := top.get("metadata"), MappingNode) else {}
     for where, node, wanted in (("kind", top.get("kind"), ("ConfigMap",)),
                                 ("apiVersion", top.get("apiVersion"), ("v1", None)),
                                 ("metadata.name", meta.get("name"), ("aws-auth",)),

@@ -514,7 +514,8 @@ def _compile(
         spans = mode == "glob" or (mode == "arn" and colons >= last_component) or (
             mode == "resource" and char == "*" and ends_segment
         )
-        tokens.append(((_RUN if spans else _RUN_IN_SEGMENT) if char == "*" else (_ANY if spans else _ANY_IN_SEGMENT), char))
+        run_or_any = (_RUN, _RUN_IN_SEGMENT) if char == "*" else (_ANY, _ANY_IN_SEGMENT)
+        tokens.append((run_or_any[0] if spans else run_or_any[1], char))
     exact = None if any(kind != _LITERAL for kind, _ in tokens) else "".join(literal for _, literal in tokens)
     return tuple(tokens), exact
 

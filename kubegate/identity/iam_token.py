@@ -31,7 +31,7 @@ import httpx
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 MAX_TOKEN_BYTES = 4096  # AIA parity; see spec §5.4 for the 16 KiB proposal
-PRESIGN_VALIDITY = timedelta(minutes=15)  # STS honours a presigned GetCallerIdentity for 15 min, whatever X-Amz-Expires says
+PRESIGN_VALIDITY = timedelta(minutes=15)  # STS's window for a presigned GetCallerIdentity, whatever X-Amz-Expires says
 MAX_FUTURE_SKEW = timedelta(minutes=5)  # Rec. (§7.1 #43): a future date would stretch the token's life
 MAX_EXPIRES = 900
 MAX_STS_BODY = 1 << 20
@@ -105,6 +105,8 @@ class StsEndpointPolicy:
     def __post_init__(self) -> None:
         if self.partition not in _PARTITIONS:
             raise ValueError(f"unknown partition {self.partition!r}")
+        object.__setattr__(self, "regions", frozenset(self.regions))
+        object.__setattr__(self, "extra_hosts", frozenset(self.extra_hosts))
         domain, dual_stack, region_pattern = _PARTITIONS[self.partition]
         foreign = sorted(r for r in self.regions if not re.fullmatch(region_pattern, r, re.ASCII))
         if foreign:

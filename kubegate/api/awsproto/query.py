@@ -11,20 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
-import itertools
 import math
 import re
-import sys
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from functools import lru_cache
 from json import dumps as json_dumps
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from kubegate.api.awsproto.constraints import INT_BOUNDS, constrain, violation
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.restjson import HttpResponse
 
@@ -35,8 +32,6 @@ _INVALID: Any = object()  # member sent but unusable; its error is already recor
 _INDEX = re.compile(r"[1-9][0-9]*")
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|NaN|[+-]?Infinity")
-_INT_BOUNDS = {"byte": 2**7, "short": 2**15, "integer": 2**31, "long": 2**63}
-_PROPERTY = re.compile(r"\\([pP])\{([A-Za-z]{1,2})\}")
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MAX_DEPTH = 32  # dotted components indexed per key: deeper than any model, and keeps indexing linear
 _OUT_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -44,62 +39,6 @@ _OUT_TYPES: dict[str, type | tuple[type, ...]] = {
     "float": (int, float), "double": (int, float), "timestamp": (datetime, int, float), "blob": (bytes, str),
     "list": (list, tuple), "map": Mapping, "structure": Mapping,
 }
-
-
-# --- Java regexes: AWS constraint patterns are written for java.util.regex ---------------
-
-@lru_cache(maxsize=1)
-def _category_runs() -> tuple[tuple[str, int, int], ...]:
-    """Code-point runs per Unicode general category; built once, and only if a pattern needs \\p{…}."""
-    runs = []
-    for category, group in itertools.groupby(range(sys.maxunicode + 1), lambda cp: unicodedata.category(chr(cp))):
-        points = list(group)
-        runs.append((category, points[0], points[-1]))
-    return tuple(runs)
-
-
-@lru_cache(maxsize=64)
-def _category_class(name: str) -> str:
-    """Class body for Java's \\p{L}, \\p{Lu}, …: Python's re has no Unicode properties."""
-    runs = [(a, b) for cat, a, b in _category_runs() if cat == name or (len(name) == 1 and cat[0] == name)]
-    if not runs:
-        raise re.error(f"unknown Unicode property {name}")
-    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in runs)
-
-
-def _from_java(pattern: str) -> str:
-    """Rewrite the Java-only \\p{X} syntax; everything else the models use means the same in Python."""
-    out: list[str] = []
-    depth, i = 0, 0
-    while i < len(pattern):
-        prop = _PROPERTY.match(pattern, i)
-        if prop is not None:
-            body, negated = _category_class(prop.group(2)), prop.group(1) == "P"
-            if depth and negated:
-                raise re.error("negated property inside a character class")
-            out.append(body if depth else f"[{'^' if negated else ''}{body}]")
-            i = prop.end()
-            continue
-        if pattern[i] == "\\":
-            out.append(pattern[i:i + 2])
-            i += 2
-            continue
-        if pattern[i] == "[":
-            depth += 1
-        elif pattern[i] == "]" and depth:
-            depth -= 1
-        out.append(pattern[i])
-        i += 1
-    return "".join(out)
-
-
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    """ASCII mode because Java's \\w, \\d and \\s are ASCII-only; a pattern we cannot express is not enforced."""
-    try:
-        return re.compile(_from_java(pattern), re.ASCII)
-    except re.error:
-        return None
 
 
 # --- request side -----------------------------------------------------------------------
@@ -129,50 +68,13 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _render(value: Any) -> str:
-    """Render a value the way AWS's (Java) validation messages do: 'x', '[a, b]', null."""
-    def text(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + ", ".join(text(i) for i in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{text(k)}={text(i)}" for k, i in v.items()) + "}"
-        return str(v)
-    return "null" if value is None else f"'{text(value)}'"
-
-
-def _violation(value: Any, path: str, constraint: str) -> str:
-    return f"Value {_render(value)} at '{path}' failed to satisfy constraint: {constraint}"
-
-
-def _constrain(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
-    """The model's min/max/enum/pattern traits; patterns must match the whole value, as in Java."""
-    meta, kind = shape.metadata, shape.type_name
-    if kind in ("string", "blob", "list", "map"):
-        size, what = len(value), "length"
-    elif kind in _INT_BOUNDS or kind in ("float", "double"):
-        size, what = value, "value"
-    else:
-        return
-    if "min" in meta and size < meta["min"]:
-        errors.append(_violation(value, path, f"Member must have {what} greater than or equal to {meta['min']}"))
-    if "max" in meta and size > meta["max"]:
-        errors.append(_violation(value, path, f"Member must have {what} less than or equal to {meta['max']}"))
-    if kind == "string" and meta.get("enum") and value not in meta["enum"]:
-        errors.append(_violation(value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"))
-    regex = _regex(meta["pattern"]) if kind == "string" and "pattern" in meta else None
-    if regex is not None and regex.fullmatch(value) is None:
-        errors.append(_violation(value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}"))
-
-
 def _scalar(shape: Shape, text: str) -> Any:
     """Form text to the Python type a boto3 caller passes; ValueError when it is not one."""
     kind = shape.type_name
     if kind in ("string", "character"):
         return text
-    if kind in _INT_BOUNDS:
-        if not _INT_TEXT.fullmatch(text) or not -_INT_BOUNDS[kind] <= int(text) < _INT_BOUNDS[kind]:
+    if kind in INT_BOUNDS:
+        if not _INT_TEXT.fullmatch(text) or not -INT_BOUNDS[kind] <= int(text) < INT_BOUNDS[kind]:
             raise ValueError(text)
         return int(text)
     if kind == "boolean":
@@ -212,9 +114,9 @@ class _Reader:
         try:
             out = _scalar(shape, raw)
         except (ValueError, KeyError, OverflowError, OSError, binascii.Error):
-            self.errors.append(_violation(raw, path, f"Member must be of type {kind}"))
+            self.errors.append(violation(raw, path, f"Member must be of type {kind}"))
             return _INVALID
-        _constrain(shape, out, path, self.errors)
+        constrain(shape, out, path, self.errors)
         return out
 
     def structure(self, shape: Shape, prefix: str, path: str) -> dict[str, Any]:
@@ -223,7 +125,7 @@ class _Reader:
             at = _join(path, _camel(name))
             value = self.value(member, _join(prefix, member.serialization.get("name", name)), at)
             if value is _MISSING and name in shape.required_members:
-                self.errors.append(_violation(None, at, "Member must not be null"))
+                self.errors.append(violation(None, at, "Member must not be null"))
             elif value is not _MISSING and value is not _INVALID:
                 out[name] = value
         return out
@@ -232,7 +134,7 @@ class _Reader:
         """A list item, map key or map value: absent there is an error, not an omitted member."""
         value = self.value(shape, key, path)
         if value is _MISSING:
-            self.errors.append(_violation(None, path, "Member must not be null"))
+            self.errors.append(violation(None, path, "Member must not be null"))
         return value
 
     def list(self, shape: Shape, key: str, path: str) -> Any:
@@ -249,7 +151,7 @@ class _Reader:
         items = [self.item(shape.member, f"{base}.{n}", f"{path}.{n}.member") for n in numbers]
         if any(item is _MISSING or item is _INVALID for item in items):
             return _INVALID
-        _constrain(shape, items, path, self.errors)
+        constrain(shape, items, path, self.errors)
         return items
 
     def map(self, shape: Shape, key: str, path: str) -> Any:
@@ -265,7 +167,7 @@ class _Reader:
             v = self.item(shape.value, f"{base}.{n}.{value_name}", f"{path}.{n}.value")
             if all(x is not _MISSING and x is not _INVALID for x in (k, v)):
                 out[k] = v
-        _constrain(shape, out, path, self.errors)
+        constrain(shape, out, path, self.errors)
         return out
 
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from kubegate.api.awsproto.constraints import constrain, violation
 from kubegate.api.awsproto.errors import AwsError
 
 _MISSING: Any = object()  # member not sent
@@ -103,55 +103,9 @@ def _decode(raw: str) -> str:
         raise AwsError("SerializationException", "Request path is not valid percent-encoded UTF-8", status=400)
 
 
-def _render(value: Any) -> str:
-    """Render a value the way AWS's (Java) validation messages do: 'x', '[a, b]', null."""
-    def text(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, list):
-            return "[" + ", ".join(text(i) for i in v) + "]"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{text(k)}={text(i)}" for k, i in v.items()) + "}"
-        return "null" if v is None else str(v)
-    return "null" if value is None else f"'{text(value)}'"
-
-
 def _has_type(value: Any, kind: str) -> bool:
     """Is this JSON value of the model's type? (bool is an int to Python, never to AWS.)"""
     return isinstance(value, _JSON_TYPES.get(kind, object)) and (kind == "boolean" or not isinstance(value, bool))
-
-
-def _violation(value: Any, path: str, constraint: str) -> str:
-    return f"Value {_render(value)} at '{path}' failed to satisfy constraint: {constraint}"
-
-
-@lru_cache(maxsize=512)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    """AWS patterns are Java regexes; the rare one Python cannot compile is not enforced."""
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
-
-
-def _constrain(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
-    """Check the model's enum/min/max/pattern traits on an already-converted value."""
-    meta, kind = shape.metadata, shape.type_name
-    if kind in ("string", "blob", "list", "map"):
-        size, what = len(value), "length"
-    elif kind in ("integer", "long", "double", "float"):
-        size, what = value, "value"
-    else:
-        return
-    if "min" in meta and size < meta["min"]:
-        errors.append(_violation(value, path, f"Member must have {what} greater than or equal to {meta['min']}"))
-    if "max" in meta and size > meta["max"]:
-        errors.append(_violation(value, path, f"Member must have {what} less than or equal to {meta['max']}"))
-    if kind == "string" and meta.get("enum") and value not in meta["enum"]:
-        errors.append(_violation(value, path, f"Member must satisfy enum value set: [{', '.join(meta['enum'])}]"))
-    regex = _regex(meta["pattern"]) if kind == "string" and "pattern" in meta else None
-    if regex is not None and regex.match(value) is None:
-        errors.append(_violation(value, path, f"Member must satisfy regular expression pattern: {meta['pattern']}"))
 
 
 def _timestamp_from_text(text: str) -> datetime:
@@ -207,7 +161,7 @@ def _convert(shape: Shape, value: Any, path: str, errors: list[str], *, text: bo
     if kind == "structure" and shape.is_document_type:
         return value
     if not _has_type(value, "string" if text and kind not in ("list", "map") else kind):
-        errors.append(_violation(value, path, f"Member must be of type {kind}"))
+        errors.append(violation(value, path, f"Member must be of type {kind}"))
         return _INVALID
     if kind == "structure":
         def read(name: str, member: Shape, at: str) -> Any:
@@ -225,16 +179,16 @@ def _convert(shape: Shape, value: Any, path: str, errors: list[str], *, text: bo
         try:
             out = _scalar(shape, value)
         except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error):
-            errors.append(_violation(value, path, f"Member must be of type {kind}"))
+            errors.append(violation(value, path, f"Member must be of type {kind}"))
             return _INVALID
-    _constrain(shape, out, path, errors)
+    constrain(shape, out, path, errors)
     return out
 
 
 def _item(shape: Shape, value: Any, path: str, errors: list[str], text: bool) -> Any:
     """A list item or map entry: null is an error there, not an absent member."""
     if value is None:
-        errors.append(_violation(None, path, "Member must not be null"))
+        errors.append(violation(None, path, "Member must not be null"))
         return None
     return _convert(shape, value, path, errors, text=text)
 
@@ -248,11 +202,11 @@ def _structure(
     for name, member in shape.members.items():
         value = read(name, member, prefix + name)
         if value is _MISSING and name in shape.required_members:
-            errors.append(_violation(None, prefix + name, "Member must not be null"))
+            errors.append(violation(None, prefix + name, "Member must not be null"))
         elif value is not _MISSING and value is not _INVALID:
             out[name] = value
     if shape.is_tagged_union and len(out) != 1:
-        errors.append(_violation(None, path or shape.name, "Member must have exactly one member set"))
+        errors.append(violation(None, path or shape.name, "Member must have exactly one member set"))
     return out
 
 
