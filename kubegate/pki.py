@@ -27,14 +27,17 @@ class Authority:
 
     def issue(
         self, common_name: str, *, dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = (),
-        client: bool = False,
+        client: bool = False, organization: str | None = None,
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         """A leaf certificate for a server (SANs) or a client (clientAuth)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(x509.Name(
+                ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization)] if organization else [])
+                + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+            ))
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

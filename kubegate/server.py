@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import signal
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
 from kubegate.api.app import create_app
 from kubegate.api.aws_apis import eks_api, iam_api, sts_api
 from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.api.embedded_sts import EmbeddedStsClient, RoutingStsClient
+from kubegate.api.tls import ClientCertificateH11Protocol
+from kubegate.api.webhooks import TokenWebhook
 from kubegate.datadir import DataDir, InstanceConfig
+from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.access_keys import AccessKeys
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
+from kubegate.identity.iam_token import HttpStsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.sts import StsService
 from kubegate.service.access import AccessService, utcnow
 from kubegate.store.database import Store
+
+SYNC_SECONDS = 2.0
+log = logging.getLogger("kubegate")
 
 
 @dataclass
@@ -27,7 +40,17 @@ class Kubegate:
     config: InstanceConfig
     store: Store
     service: AccessService
+    registry: SnapshotRegistry
     app: Starlette
+
+
+def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) -> StsEndpointPolicy:
+    """AWS's STS in the configured regions, plus kubegate's own endpoint (the embedded STS)."""
+    return StsEndpointPolicy(
+        partition="aws",
+        regions=regions | {config.region},
+        extra_hosts=frozenset({f"127.0.0.1:{config.port}", f"localhost:{config.port}"}),
+    )
 
 
 def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float) -> Kubegate:
@@ -42,16 +65,51 @@ def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
-    apis = [eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)]
-    app = create_app(AwsEndpoint(apis, keys, utcnow))
-    return Kubegate(config, store, service, app)
+    aws = AwsEndpoint([eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)], keys, utcnow)
+    registry = SnapshotRegistry(store)
+    policy = sts_policy(config)
+    sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, HttpStsClient())
+    verifiers: dict[str, TokenVerifier] = {}
+
+    def verifier_for(cluster: str) -> TokenVerifier:
+        if cluster not in verifiers:
+            verifiers[cluster] = TokenVerifier(cluster_id=cluster, policy=policy, sts=sts_client, clock=utcnow)
+        return verifiers[cluster]
+
+    webhook = TokenWebhook(registry, verifier_for, utcnow)
+    app = create_app(aws, webhook, lifespan=_syncing(registry))
+    return Kubegate(config, store, service, registry, app)
+
+
+def _syncing(registry: SnapshotRegistry):  # type: ignore[no-untyped-def]
+    """Pick up changes other processes committed (another replica, the CLI) every few seconds."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(SYNC_SECONDS)
+                try:
+                    await run_in_threadpool(registry.sync)
+                except Exception:  # a database outage: keep serving the last snapshots
+                    log.exception("snapshot sync failed; serving the last snapshots")
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return lifespan
 
 
 def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
     """Serve HTTPS until SIGINT or SIGTERM, then exit 0.
 
     uvicorn drains in-flight requests and re-raises the signal it caught; the handlers
-    installed here turn that into a clean exit rather than a death by signal.
+    installed here turn that into a clean exit rather than a death by signal. A client
+    certificate is optional (the AWS CLI has none) but, when given, must be from
+    kubegate's CA; the webhooks require one.
     """
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_cleanly)
@@ -63,6 +121,9 @@ def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
             port=kubegate.config.port,
             ssl_certfile=str(data_dir.server_certificate),
             ssl_keyfile=str(data_dir.server_key),
+            ssl_cert_reqs=ssl.CERT_OPTIONAL,
+            ssl_ca_certs=str(data_dir.ca_certificate),
+            http=ClientCertificateH11Protocol,
             access_log=False,
             timeout_graceful_shutdown=5,
             log_level="info",

@@ -20,6 +20,7 @@ import pytest
 from botocore.config import Config
 
 BIN = Path(sys.executable).parent
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "webhook-samples"
 
 
 def free_port() -> int:

@@ -1,6 +1,10 @@
-"""The ASGI application: health, then everything else to the AWS endpoint."""
+"""The ASGI application: health, the Kubernetes webhooks, and the AWS endpoint for the rest."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -8,17 +12,25 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.api.webhooks import TokenWebhook
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
 
-def create_app(aws: AwsEndpoint) -> Starlette:
+def create_app(
+    aws: AwsEndpoint,
+    webhook: TokenWebhook,
+    *,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
+) -> Starlette:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/k8s/clusters/{name}/authenticate", webhook.authenticate, methods=["POST"]),
             Route("/{path:path}", aws.endpoint, methods=ALL_METHODS),
-        ]
+        ],
+        lifespan=lifespan,
     )

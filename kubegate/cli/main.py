@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from kubegate.cli.kubernetes import kubeconfig, token, webhook_config
 from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir
+
+if TYPE_CHECKING:
+    from kubegate.service.access import AccessService
 
 data_dir_option = click.option(
     "--data-dir",
@@ -22,6 +29,30 @@ database_option = click.option(
     "--database-url", envvar="KUBEGATE_DATABASE_URL", default=None,
     help="Any SQLAlchemy URL; default: SQLite in the data dir.",
 )
+
+
+@contextmanager
+def _service(data_dir: Path, database_url: str | None) -> Iterator[AccessService]:
+    """The access service on the data dir's store, for commands that write without the server.
+
+    A running server sees the change within seconds (its snapshots compare revisions).
+    """
+    from kubegate.domain.errors import DomainError
+    from kubegate.service.access import AccessService
+    from kubegate.store.database import Store
+
+    directory = DataDir(data_dir)
+    try:
+        config = directory.config()
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = Store(database_url or directory.default_database_url)
+    try:
+        yield AccessService(store, account=config.account_id, region=config.region)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
 
 
 @click.group()
@@ -93,22 +124,51 @@ def set_endpoint(data_dir: Path, database_url: str | None, name: str, server: st
                  certificate_authority: Path | None) -> None:
     """Record the API server that cluster NAME stands for (shown by describe-cluster)."""
     from kubegate.api.eks import encode_certificate_authority
-    from kubegate.domain.errors import DomainError
-    from kubegate.service.access import AccessService
-    from kubegate.store.database import Store
 
-    directory = DataDir(data_dir)
-    config = directory.config()
-    store = Store(database_url or directory.default_database_url)
-    service = AccessService(store, account=config.account_id, region=config.region)
     ca = encode_certificate_authority(certificate_authority.read_bytes()) if certificate_authority else None
-    try:
+    with _service(data_dir, database_url) as service:
         service.set_cluster_endpoint(name, server, ca)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        store.close()
     click.echo(f"cluster {name}: endpoint {server}")
+
+
+@main.group()
+def awsauth() -> None:
+    """The aws-auth ConfigMap kubegate consults for a cluster (CONFIG_MAP and API_AND_CONFIG_MAP modes)."""
+
+
+@awsauth.command("set")
+@data_dir_option
+@database_option
+@click.option("--cluster", "cluster_name", required=True)
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The ConfigMap manifest (as `kubectl get cm -n kube-system aws-auth -o yaml` prints it).")
+def awsauth_set(data_dir: Path, database_url: str | None, cluster_name: str, path: Path) -> None:
+    """Store a new version of CLUSTER's aws-auth; an invalid file is refused and the old one keeps serving."""
+    with _service(data_dir, database_url) as service:
+        version = service.set_aws_auth(cluster_name, path.read_text(), f"file:{path.name}")
+    click.echo(f"cluster {cluster_name}: aws-auth version {version}")
+
+
+@main.group()
+def nodes() -> None:
+    """kubegate's registry of EC2 instances (what {{EC2PrivateDNSName}} resolves to offline)."""
+
+
+@nodes.command("register")
+@data_dir_option
+@database_option
+@click.option("--instance-id", required=True)
+@click.option("--private-dns-name", required=True)
+def nodes_register(data_dir: Path, database_url: str | None, instance_id: str, private_dns_name: str) -> None:
+    """Record an instance's private DNS name."""
+    with _service(data_dir, database_url) as service:
+        service.register_instance(instance_id, private_dns_name)
+    click.echo(f"{instance_id}: {private_dns_name}")
+
+
+main.add_command(token)
+main.add_command(kubeconfig)
+main.add_command(webhook_config)
 
 
 if __name__ == "__main__":

@@ -406,5 +406,10 @@ class TokenVerifier:
         self._clock = clock
 
     def verify(self, token: str) -> StsIdentity:
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[StsIdentity, datetime]:
+        """The identity and the moment the token stops being valid (a cache may keep it until then)."""
         unverified = parse_token(token, policy=self._policy, now=self._clock())
-        return self._sts.get_caller_identity(unverified.url, cluster_id=self._cluster_id)
+        identity = self._sts.get_caller_identity(unverified.url, cluster_id=self._cluster_id)
+        return identity, unverified.date + PRESIGN_VALIDITY

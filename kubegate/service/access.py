@@ -7,6 +7,7 @@ so a rule broken half-way leaves nothing behind; the domain decides every rule.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -24,6 +25,7 @@ from kubegate.domain.access_entries import (
     identity_for,
     updated,
 )
+from kubegate.domain.aws_auth import AwsAuthError, parse_config_map_yaml
 from kubegate.domain.caller import Caller
 from kubegate.domain.arns import Arn, PrincipalArn, PrincipalKind, parse_principal_arn
 from kubegate.domain.clusters import (
@@ -58,6 +60,7 @@ ENTRY_NOT_FOUND = (
     "The specified principalArn could not be found. You can view your available access entries "
     "with 'list-access-entries'."
 )
+INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 INVALID_PRINCIPAL = "The specified principalArn is invalid: invalid principal."
 ENTRY_IN_USE = "The specified access entry resource is already in use on this cluster."
 
@@ -247,6 +250,25 @@ class AccessService:
             cluster = replace(self._cluster(tx, name), endpoint=endpoint, certificate_authority=certificate_authority)
             tx.save_cluster(cluster)
         return cluster
+
+    def set_aws_auth(self, name: str, document: str, source: str) -> int:
+        """Store a new aws-auth version; an invalid one is refused and the previous keeps serving."""
+        try:
+            parse_config_map_yaml(document, strict=True)
+        except AwsAuthError as exc:
+            raise InvalidParameter(exc.message, cluster_name=name) from None
+        with self.store.transaction() as tx:
+            self._cluster(tx, name)
+            return tx.add_aws_auth(name, document, source, self.clock())
+
+    def register_instance(self, instance_id: str, private_dns_name: str) -> None:
+        """kubegate's stand-in for EC2 DescribeInstances: what {{EC2PrivateDNSName}} resolves to."""
+        if not INSTANCE_ID.fullmatch(instance_id):
+            raise InvalidParameter(f"{instance_id!r} is not an EC2 instance ID (i- and 8 or 17 characters)")
+        if not private_dns_name or " " in private_dns_name:
+            raise InvalidParameter(f"{private_dns_name!r} is not a DNS name")
+        with self.store.transaction() as tx:
+            tx.put_instance(instance_id, private_dns_name, self.clock())
 
     def update_cluster_config(
         self, name: str, changes: Mapping[str, Any], client_request_token: str | None = None

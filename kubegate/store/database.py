@@ -7,8 +7,9 @@ and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -25,16 +26,25 @@ from kubegate.store import schema as t
 from kubegate.store.iam_rows import IamRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+INSTANCES = "\x00instances"  # the pseudo-name touched by changes to the EC2 instance registry
 
 
 class Conflict(Exception):
     """A write collided with a row that another writer committed first."""
 
 
+Listener = Callable[[frozenset[str]], None]
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_engine(url)
         self._migrate()
+        self._listeners: list[Listener] = []
+
+    def on_commit(self, listener: Listener) -> None:
+        """Call ``listener`` with the names of the clusters a committed transaction changed."""
+        self._listeners.append(listener)
 
     def _migrate(self) -> None:
         config = Config()
@@ -45,11 +55,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        """One database transaction; clusters it touched get a new revision in the same commit."""
         try:
             with self.engine.begin() as connection:
-                yield Transaction(connection)
+                tx = Transaction(connection)
+                yield tx
+                tx.bump_revisions()
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
+        if tx.touched:
+            for listener in self._listeners:
+                listener(frozenset(tx.touched))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -61,6 +77,20 @@ class Transaction:
     def __init__(self, connection: Connection) -> None:
         self.db = connection
         self.iam = IamRows(connection)
+        self.touched: set[str] = set()  # cluster names, or INSTANCES for the instance registry
+
+    def touch(self, name: str) -> None:
+        self.touched.add(name)
+
+    def bump_revisions(self) -> None:
+        names = self.touched - {INSTANCES}
+        if names:
+            c = t.clusters.c
+            self.db.execute(update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1))
+
+    def revisions(self) -> dict[str, int]:
+        """Every cluster's revision: what a replica compares to know which snapshots are stale."""
+        return {name: rev for name, rev in self.db.execute(select(t.clusters.c.name, t.clusters.c.revision))}
 
     # clusters
 
@@ -101,9 +131,11 @@ class Transaction:
         return list(self.db.execute(select(t.clusters.c.name).order_by(t.clusters.c.name)).scalars())
 
     def add_cluster(self, cluster: Cluster) -> None:
+        self.touch(cluster.name)
         self.db.execute(insert(t.clusters).values(name=cluster.name, **self._cluster_columns(cluster)))
 
     def save_cluster(self, cluster: Cluster) -> None:
+        self.touch(cluster.name)
         self.db.execute(
             update(t.clusters).where(t.clusters.c.name == cluster.name).values(**self._cluster_columns(cluster))
         )
@@ -124,6 +156,8 @@ class Transaction:
         }
 
     def delete_cluster(self, cluster: Cluster) -> None:
+        self.touch(cluster.name)
+        self.db.execute(delete(t.aws_auth_versions).where(t.aws_auth_versions.c.cluster_name == cluster.name))
         for entry in self.entries(cluster.name):
             self.delete_entry(entry)
         self.delete_tags(cluster.arn)
@@ -207,6 +241,7 @@ class Transaction:
         )
 
     def add_entry(self, entry: AccessEntry) -> None:
+        self.touch(entry.cluster_name)
         self.db.execute(
             insert(t.access_entries).values(
                 cluster_name=entry.cluster_name,
@@ -222,6 +257,7 @@ class Transaction:
         self._write_policies(entry)
 
     def save_entry(self, entry: AccessEntry) -> None:
+        self.touch(entry.cluster_name)
         c = t.access_entries.c
         self.db.execute(
             update(t.access_entries)
@@ -260,6 +296,7 @@ class Transaction:
             )
 
     def delete_entry(self, entry: AccessEntry) -> None:
+        self.touch(entry.cluster_name)
         p = t.policy_associations.c
         self.db.execute(
             delete(t.policy_associations).where(
@@ -293,3 +330,31 @@ class Transaction:
 
     def cluster_by_arn(self, cluster_arn: str) -> str | None:
         return self.db.execute(select(t.clusters.c.name).where(t.clusters.c.arn == cluster_arn)).scalar()
+
+    # aws-auth versions and the EC2 instance registry
+
+    def aws_auth(self, cluster_name: str) -> tuple[int, str, str] | None:
+        """The newest aws-auth version of a cluster: (version, document, source)."""
+        c = t.aws_auth_versions.c
+        row = self.db.execute(
+            select(c.version, c.document, c.source).where(c.cluster_name == cluster_name).order_by(c.version.desc())
+        ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def add_aws_auth(self, cluster_name: str, document: str, source: str, now: datetime) -> int:
+        current = self.aws_auth(cluster_name)
+        version = 1 if current is None else current[0] + 1
+        self.db.execute(insert(t.aws_auth_versions).values(
+            cluster_name=cluster_name, version=version, document=document, source=source, created_at=now))
+        self.touch(cluster_name)
+        return version
+
+    def instances(self) -> dict[str, str]:
+        c = t.ec2_instances.c
+        return {i: name for i, name in self.db.execute(select(c.instance_id, c.private_dns_name))}
+
+    def put_instance(self, instance_id: str, private_dns_name: str, now: datetime) -> None:
+        self.db.execute(delete(t.ec2_instances).where(t.ec2_instances.c.instance_id == instance_id))
+        self.db.execute(insert(t.ec2_instances).values(
+            instance_id=instance_id, private_dns_name=private_dns_name, registered_at=now))
+        self.touch(INSTANCES)

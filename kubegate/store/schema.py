@@ -58,6 +58,7 @@ clusters = Table(
     Column("creator_id", String(128), nullable=False),
     Column("endpoint", String(2048)),
     Column("certificate_authority", Text),
+    Column("revision", Integer, nullable=False, default=1),  # bumped by every change the engine must see
 )
 
 cluster_updates = Table(
@@ -183,4 +184,22 @@ sts_sessions = Table(
     Column("session_name", String(64), nullable=False),
     Column("source_arn", String(2048), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+aws_auth_versions = Table(
+    "aws_auth_versions",
+    metadata,
+    Column("cluster_name", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("document", Text, nullable=False),  # the ConfigMap (or its data) as given
+    Column("source", String(256), nullable=False),  # "file:<name>" or "cluster:kube-system/aws-auth@<rv>"
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+ec2_instances = Table(
+    "ec2_instances",
+    metadata,
+    Column("instance_id", String(32), primary_key=True),
+    Column("private_dns_name", String(255), nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
 )

@@ -1,0 +1,52 @@
+"""The verified TLS client certificate, made visible to the application.
+
+uvicorn verifies a client certificate against kubegate's CA when one is presented, but
+does not pass it on. This protocol hands each connection's verified subject to the app
+as ``scope["extensions"]["tls"]["client_subject"]`` so the webhooks can check which
+cluster's kube-apiserver is calling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+ASGIApp = Any
+
+
+def _subject(transport: asyncio.BaseTransport) -> dict[str, str] | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    if not isinstance(ssl_object, ssl.SSLObject):
+        return None
+    certificate = ssl_object.getpeercert()  # only verified certificates are returned (CERT_OPTIONAL)
+    if not certificate:
+        return None
+    subject: dict[str, str] = {}
+    for rdn in certificate.get("subject", ()):
+        for key, value in rdn:
+            subject[key] = value
+    return subject
+
+
+class _WithClientSubject:
+    def __init__(self, app: ASGIApp, subject: dict[str, str] | None) -> None:
+        self.app = app
+        self.subject = subject
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("extensions", {})["tls"] = {"client_subject": self.subject}
+        await self.app(scope, receive, send)
+
+
+class ClientCertificateH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.app = _WithClientSubject(self.app, _subject(transport))
+
+
+def client_subject(scope: dict[str, Any]) -> dict[str, str] | None:
+    return (scope.get("extensions") or {}).get("tls", {}).get("client_subject")

@@ -1,0 +1,167 @@
+"""The Kubernetes token webhook: TokenReview in, the caller's Kubernetes identity out.
+
+Only the kube-apiserver a webhook kubeconfig was issued to may call it: the request must
+come with a client certificate from kubegate's CA naming that cluster, so kubegate is
+no token oracle for anyone else. Every answer to a well-formed review is HTTP 200;
+"no" is ``authenticated: false`` with the reason in ``error``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kubegate.api.tls import client_subject
+from kubegate.domain.aws_auth import CallerIdentity
+from kubegate.engine.mapping import Mapped, map_identity
+from kubegate.engine.registry import SnapshotRegistry
+from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
+
+log = logging.getLogger("kubegate.webhook")
+TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
+WEBHOOK_ORGANIZATION = "kubegate:webhook"
+MAX_REVIEW = 64 * 1024
+CACHE_SIZE = 10_000
+
+
+class IdentityCache:
+    """Verified STS answers by (cluster, token digest), kept until the token expires."""
+
+    def __init__(self, clock: Callable[[], datetime], size: int = CACHE_SIZE) -> None:
+        self.clock = clock
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[StsIdentity, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(cluster: str, token: str) -> tuple[str, str]:
+        return cluster, hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, key: tuple[str, str]) -> StsIdentity | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            if self.clock() > found[1]:
+                del self._items[key]
+                return None
+            return found[0]
+
+    def put(self, key: tuple[str, str], identity: StsIdentity, until: datetime) -> None:
+        with self._lock:
+            self._items[key] = (identity, until)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def caller_identity(identity: StsIdentity) -> CallerIdentity:
+    return CallerIdentity(
+        arn=identity.arn,
+        canonical_arn=identity.canonical_arn,
+        account=identity.account,
+        user_id=identity.principal_id,
+        session_name=identity.session_name or None,
+        access_key_id=identity.access_key_id or None,
+    )
+
+
+def review(api_version: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": "TokenReview", "metadata": {}, "status": status}
+
+
+def unauthenticated(api_version: str, reason: str, status_code: int = 200) -> Response:
+    return JSONResponse(review(api_version, {"authenticated": False, "error": reason}), status_code=status_code)
+
+
+def authenticated(api_version: str, identity: StsIdentity, mapped: Mapped, audiences: list[str] | None) -> Response:
+    user: dict[str, Any] = {
+        "username": mapped.user.username,
+        "uid": f"aws-iam-authenticator:{identity.account}:{identity.principal_id}",
+        "extra": {
+            "arn": [identity.arn],
+            "canonicalArn": [identity.canonical_arn],
+            "sessionName": [identity.session_name],
+            "accessKeyId": [identity.access_key_id],
+            "principalId": [identity.principal_id],
+            "sigs.k8s.io/aws-iam-authenticator/principalId": [identity.principal_id],
+        },
+    }
+    if mapped.user.groups:
+        user["groups"] = list(mapped.user.groups)
+    status: dict[str, Any] = {"authenticated": True, "user": user}
+    if audiences:
+        status["audiences"] = audiences
+    return JSONResponse(review(api_version, status))
+
+
+def parse_review(body: bytes) -> tuple[str, str, list[str] | None]:
+    """apiVersion, token and audiences of a TokenReview, or ValueError saying what is wrong."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("expected a request body to be a TokenReview (invalid JSON)") from None
+    if not isinstance(document, dict) or document.get("kind") != "TokenReview":
+        raise ValueError("expected a request body to be a TokenReview")
+    api_version = document.get("apiVersion")
+    if api_version not in TOKEN_REVIEW_VERSIONS:
+        raise ValueError(f"unsupported TokenReview apiVersion {api_version!r}; use {' or '.join(TOKEN_REVIEW_VERSIONS)}")
+    spec = document.get("spec")
+    token = spec.get("token") if isinstance(spec, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ValueError("TokenReview spec.token must be a non-empty string")
+    audiences = spec.get("audiences") if isinstance(spec, dict) else None
+    return api_version, token, audiences if isinstance(audiences, list) else None
+
+
+def caller_is_cluster(scope: dict[str, Any], cluster: str) -> bool:
+    subject = client_subject(scope)
+    return bool(subject) and subject.get("commonName") == cluster and subject.get("organizationName") == WEBHOOK_ORGANIZATION
+
+
+class TokenWebhook:
+    def __init__(
+        self, registry: SnapshotRegistry, verifier_for: Callable[[str], TokenVerifier], clock: Callable[[], datetime]
+    ) -> None:
+        self.registry = registry
+        self.verifier_for = verifier_for
+        self.cache = IdentityCache(clock)
+
+    async def authenticate(self, request: Request) -> Response:
+        cluster = request.path_params["name"]
+        body = await request.body()
+        if len(body) > MAX_REVIEW:
+            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], "TokenReview too large", 400)
+        try:
+            api_version, token, audiences = parse_review(body)
+        except ValueError as exc:
+            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400)
+        if not caller_is_cluster(request.scope, cluster):
+            return unauthenticated(
+                api_version, f"a client certificate issued by kubegate for cluster {cluster} is required", 403
+            )
+        snapshot = self.registry.snapshot(cluster)
+        if snapshot is None:
+            return unauthenticated(api_version, f"unknown cluster {cluster}")
+        key = IdentityCache.key(cluster, token)
+        identity = self.cache.get(key)
+        if identity is None:
+            try:
+                identity, until = await run_in_threadpool(self.verifier_for(cluster).verify_until, token)
+            except TokenError as exc:
+                log.info("cluster %s: token refused: %s", cluster, exc.message)
+                return unauthenticated(api_version, exc.message)
+            self.cache.put(key, identity, until)
+        mapped = map_identity(snapshot, caller_identity(identity))
+        if not isinstance(mapped, Mapped):
+            return unauthenticated(api_version, mapped.reason)
+        return authenticated(api_version, identity, mapped, audiences)

@@ -1,0 +1,1 @@
+"""The read side: immutable per-cluster snapshots that answer webhook calls without the database."""

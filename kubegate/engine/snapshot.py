@@ -1,0 +1,56 @@
+"""One cluster's access state, frozen and indexed for lookups in a dict hit or two.
+
+Authentication modes are enforced here, in one place: which sources a cluster consults
+(access entries, aws-auth, the CONFIG_MAP creator mapping) and in which order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kubegate.domain.access_entries import AccessEntry
+from kubegate.domain.aws_auth import AwsAuth
+from kubegate.domain.clusters import Cluster
+from kubegate.domain.modes import AuthenticationMode
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    name: str
+    revision: int
+    mode: AuthenticationMode
+    creator_id: str | None  # mapped to system:masters while the cluster is in CONFIG_MAP
+    entries_by_id: Mapping[str, AccessEntry]  # IAM unique ID -> entry (principals of kubegate's account)
+    entries_by_arn: Mapping[str, AccessEntry]  # lower-cased canonical ARN -> entry (other accounts)
+    aws_auth: AwsAuth
+    aws_auth_version: int | None
+    instances: Mapping[str, str] = field(default_factory=dict)  # EC2 instance ID -> private DNS name
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The identity sources the mode allows, in precedence order."""
+        return {
+            AuthenticationMode.API: ("access-entries",),
+            AuthenticationMode.API_AND_CONFIG_MAP: ("access-entries", "aws-auth"),
+            AuthenticationMode.CONFIG_MAP: ("cluster-creator", "aws-auth"),
+        }[self.mode]
+
+
+def build_snapshot(
+    cluster: Cluster, revision: int, entries: list[AccessEntry], aws_auth: AwsAuth, aws_auth_version: int | None,
+    instances: Mapping[str, str],
+) -> ClusterSnapshot:
+    by_id = {e.principal_id: e for e in entries if e.principal_id}
+    by_arn = {e.principal.canonical_arn.lower(): e for e in entries if not e.principal_id}
+    return ClusterSnapshot(
+        name=cluster.name,
+        revision=revision,
+        mode=cluster.authentication_mode,
+        creator_id=cluster.creator.principal_id if cluster.bootstrap_admin else None,
+        entries_by_id=by_id,
+        entries_by_arn=by_arn,
+        aws_auth=aws_auth,
+        aws_auth_version=aws_auth_version,
+        instances=instances,
+    )

@@ -1,0 +1,245 @@
+"""The TokenReview webhook, posted exactly as a kube-apiserver posts it, with real tokens.
+
+Tokens come from `kubegate token`, from the AWS CLI's `aws eks get-token`, and from
+botocore directly; the embedded STS verifies them. The webhook's client certificate
+comes from `kubegate webhook-config`, as a kube-apiserver's would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import httpx
+import pytest
+import yaml
+
+from conftest import BIN, SAMPLES, Server, ensure_role, trust_policy
+from kubegate.identity import token_maker
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / name).read_text())
+
+
+class Apiserver:
+    """Posts TokenReviews the way kube-apiserver does, with the webhook kubeconfig's certificate."""
+
+    def __init__(self, server: Server, cluster: str, out: Path) -> None:
+        subprocess.run([str(BIN / "kubegate"), "webhook-config", "--data-dir", str(server.data_dir),
+                        "--cluster", cluster, "--out", str(out)], check=True, capture_output=True)
+        config = yaml.safe_load((out / "authn.kubeconfig").read_text())
+        self.url = config["clusters"][0]["cluster"]["server"]
+        user = config["users"][0]["user"]
+        (out / "client.crt").write_bytes(base64.b64decode(user["client-certificate-data"]))
+        (out / "client.key").write_bytes(base64.b64decode(user["client-key-data"]))
+        (out / "ca.crt").write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+        context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+        context.load_cert_chain(str(out / "client.crt"), str(out / "client.key"))
+        self.client = httpx.Client(verify=context)
+
+    def review(self, token: str, *, version: str = "v1", url: str | None = None) -> httpx.Response:
+        body = sample("v1.36-tokenreview-request.json")
+        body["apiVersion"] = f"authentication.k8s.io/{version}"
+        body["spec"]["token"] = token
+        headers = {"Content-Type": "application/json", "Accept": "application/json, */*",
+                   "User-Agent": "Go-http-client/1.1"}
+        return self.client.post((url or self.url) + "?timeout=30s", content=json.dumps(body), headers=headers)
+
+    def status(self, token: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.review(token, **kwargs)
+        assert response.status_code == 200, response.text
+        assert response.json()["kind"] == "TokenReview"
+        return dict(response.json()["status"])
+
+
+def token_for(server: Server, key: tuple[str, ...], cluster: str) -> str:
+    session = botocore.session.get_session()
+    session.set_credentials(*key)
+    sts = token_maker.new_sts_client(region="us-east-1", endpoint_url=server.endpoint, verify=server.ca, session=session)
+    return token_maker.make_token(sts, cluster)
+
+
+def user_key(server: Server, name: str) -> tuple[str, str, str]:
+    iam = server.client("iam")
+    user = iam.create_user(UserName=name)["User"]
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"], user["Arn"]
+
+
+def assume(server: Server, key: tuple[str, str], role_arn: str, session_name: str) -> tuple[str, str, str]:
+    creds = server.client("sts", key=key).assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+    return creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+
+
+@pytest.fixture(scope="module")
+def wh(server: Server) -> Any:
+    eks = server.client("eks")
+    eks.create_cluster(name="wh", roleArn=ensure_role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]},
+                       accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+    with tempfile.TemporaryDirectory() as out:
+        yield Apiserver(server, "wh", Path(out))
+    eks.delete_cluster(name="wh")
+
+
+def test_iam_user_entry(server: Server, wh: Apiserver) -> None:
+    access_key, secret, arn = user_key(server, "wh-alice")
+    server.client("eks").create_access_entry(clusterName="wh", principalArn=arn, kubernetesGroups=["devs"])
+    status = wh.status(token_for(server, (access_key, secret), "wh"))
+    user_id = server.client("iam").get_user(UserName="wh-alice")["User"]["UserId"]
+    assert status["authenticated"] is True
+    assert status["user"] == {
+        "username": arn,
+        "uid": f"aws-iam-authenticator:{server.account()}:{user_id}",
+        "groups": ["devs"],
+        "extra": {
+            "arn": [arn], "canonicalArn": [arn], "sessionName": [""], "accessKeyId": [access_key],
+            "principalId": [user_id], "sigs.k8s.io/aws-iam-authenticator/principalId": [user_id],
+        },
+    }
+    assert status["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    assert wh.status(token_for(server, (access_key, secret), "wh"), version="v1beta1")["authenticated"] is True
+
+
+def test_assumed_role_with_path_and_session_name(server: Server, wh: Apiserver) -> None:
+    access_key, secret, user_arn = user_key(server, "wh-bob")
+    iam = server.client("iam")
+    role = iam.create_role(RoleName="wh-dev", Path="/teams/a/", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    server.client("eks").create_access_entry(clusterName="wh", principalArn=role["Arn"])
+    session = assume(server, (access_key, secret), role["Arn"], "bob@example.com")
+    status = wh.status(token_for(server, session, "wh"))
+    acct = server.account()
+    assert status["user"]["username"] == f"arn:aws:sts::{acct}:assumed-role/wh-dev/bob-example.com"
+    assert status["user"]["uid"] == f"aws-iam-authenticator:{acct}:{role['RoleId']}"
+    assert status["user"]["extra"]["canonicalArn"] == [f"arn:aws:iam::{acct}:role/wh-dev"]
+    assert status["user"]["extra"]["sessionName"] == ["bob@example.com"]
+    assert "groups" not in status["user"]
+
+
+def test_recreated_role_does_not_inherit_the_entry(server: Server, wh: Apiserver) -> None:
+    access_key, secret, user_arn = user_key(server, "wh-carol")
+    iam = server.client("iam")
+    role = iam.create_role(RoleName="wh-gone", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    server.client("eks").create_access_entry(clusterName="wh", principalArn=role["Arn"])
+    iam.delete_role(RoleName="wh-gone")
+    iam.create_role(RoleName="wh-gone", AssumeRolePolicyDocument=trust_policy(user_arn))
+    status = wh.status(token_for(server, assume(server, (access_key, secret), role["Arn"], "carol"), "wh"))
+    assert status["authenticated"] is False and "is not mapped" in status["error"]
+
+
+def test_node_entry_resolves_the_private_dns_name(server: Server, wh: Apiserver) -> None:
+    access_key, secret, user_arn = user_key(server, "wh-ec2")
+    iam = server.client("iam")
+    role = iam.create_role(RoleName="wh-nodes", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    server.client("eks").create_access_entry(clusterName="wh", principalArn=role["Arn"], type="EC2_LINUX")
+    node = assume(server, (access_key, secret), role["Arn"], "i-0123456789abcdef0")
+    refused = wh.status(token_for(server, node, "wh"))
+    assert refused["authenticated"] is False and "i-0123456789abcdef0 is not registered" in refused["error"]
+    subprocess.run([str(BIN / "kubegate"), "nodes", "register", "--data-dir", str(server.data_dir),
+                    "--instance-id", "i-0123456789abcdef0", "--private-dns-name", "ip-10-0-0-1.ec2.internal"],
+                   check=True, capture_output=True)
+    server.client("eks").list_clusters()  # any write or the 2 s sync picks the registry up
+    for _ in range(50):
+        status = wh.status(token_for(server, node, "wh"))
+        if status["authenticated"]:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert status["user"]["username"] == "system:node:ip-10-0-0-1.ec2.internal"
+    assert status["user"]["groups"] == ["system:nodes"]
+
+
+def test_aws_auth_and_modes(server: Server, wh: Apiserver, tmp_path: Path) -> None:
+    access_key, secret, user_arn = user_key(server, "wh-dave")
+    iam = server.client("iam")
+    mapped = iam.create_role(RoleName="wh-mapped", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    both = iam.create_role(RoleName="wh-both", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    config_map = {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
+        "data": {"mapRoles": yaml.safe_dump([
+            {"rolearn": mapped["Arn"], "username": "mapped:{{SessionName}}", "groups": ["viewers"]},
+            {"rolearn": both["Arn"], "username": "from-aws-auth", "groups": ["system:masters"]},
+        ])},
+    }
+    path = tmp_path / "aws-auth.yaml"
+    path.write_text(yaml.safe_dump(config_map))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aws-auth, namespace: kube-system}\n"
+                   "data:\n  mapRoles: |\n    - rolearn: [unclosed\n")
+    kubegate = [str(BIN / "kubegate"), "awsauth", "set", "--data-dir", str(server.data_dir), "--cluster", "wh"]
+    refused = subprocess.run([*kubegate, "-f", str(bad)], capture_output=True, text=True)
+    assert refused.returncode != 0 and "mapRoles" in refused.stderr and "line" in refused.stderr
+    subprocess.run([*kubegate, "-f", str(path)], check=True, capture_output=True)
+    server.client("eks").create_access_entry(clusterName="wh", principalArn=both["Arn"], kubernetesGroups=["readers"])
+
+    def status(role_arn: str) -> dict[str, Any]:
+        token = token_for(server, assume(server, (access_key, secret), role_arn, "dave"), "wh")
+        for _ in range(50):  # the CLI wrote the database; the server's sync picks it up within seconds
+            result = wh.status(token)
+            if result["authenticated"] or "not mapped" not in result.get("error", ""):
+                return result
+            import time
+
+            time.sleep(0.1)
+        return result
+
+    assert status(mapped["Arn"])["user"]["username"] == "mapped:dave"
+    assert status(mapped["Arn"])["user"]["groups"] == ["viewers"]
+    # Both sources know wh-both: the access entry wins, wholly (no system:masters).
+    assert status(both["Arn"])["user"]["groups"] == ["readers"]
+    server.client("eks").update_cluster_config(name="wh", accessConfig={"authenticationMode": "API"})
+    gone = status(mapped["Arn"])
+    assert gone["authenticated"] is False and "API" in gone["error"]
+
+
+def test_config_map_creator_is_system_masters(server: Server, tmp_path: Path) -> None:
+    eks = server.client("eks")
+    eks.create_cluster(name="wh-legacy", roleArn=ensure_role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]})
+    try:
+        apiserver = Apiserver(server, "wh-legacy", tmp_path)
+        status = apiserver.status(token_for(server, server.credentials(), "wh-legacy"))
+        assert status["user"]["username"] == "kubernetes-admin"
+        assert status["user"]["groups"] == ["system:masters"]
+    finally:
+        eks.delete_cluster(name="wh-legacy")
+
+
+def test_tokens_from_kubegate_token_and_aws_eks_get_token(server: Server, wh: Apiserver) -> None:
+    env = server.cli_env()
+    out = subprocess.run([str(BIN / "kubegate"), "token", "--cluster", "wh"], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    credential = json.loads(out)
+    assert credential["kind"] == "ExecCredential" and credential["status"]["expirationTimestamp"].endswith("Z")
+    status = wh.status(credential["status"]["token"])
+    assert status["authenticated"] is True  # the root is the creator: its bootstrap entry maps it
+    aws = subprocess.run([str(BIN / "aws"), "eks", "get-token", "--cluster-name", "wh", "--output", "json"],
+                         env={**env, "AWS_ENDPOINT_URL_STS": server.endpoint}, capture_output=True, text=True)
+    assert aws.returncode == 0, aws.stderr
+    assert wh.status(json.loads(aws.stdout)["status"]["token"])["authenticated"] is True
+
+
+def test_refusals(server: Server, wh: Apiserver, tmp_path: Path) -> None:
+    good = token_for(server, server.credentials(), "wh")
+    assert wh.status(token_for(server, server.credentials(), "other"))["authenticated"] is False  # bound to a cluster
+    status = wh.status("k8s-aws-v1.not-base64!")
+    assert status["authenticated"] is False and "not properly formatted" in status["error"]
+    nope = Apiserver(server, "nope", tmp_path / "nope")
+    assert nope.status(good) == {"authenticated": False, "error": "unknown cluster nope"}
+    # Without the issued client certificate, no answer about tokens at all.
+    with httpx.Client(verify=ssl.create_default_context(cafile=server.ca)) as anonymous:
+        response = anonymous.post(wh.url, json={**sample("v1.36-tokenreview-request.json"),
+                                               "spec": {"token": good}})
+    assert response.status_code == 403 and response.json()["status"]["authenticated"] is False
+    other = Apiserver(server, "someone-else", tmp_path)
+    assert other.review(good, url=wh.url).status_code == 403
+    malformed = wh.client.post(wh.url, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["status"]["authenticated"] is False
+    wrong_kind = wh.client.post(wh.url, json={"kind": "SubjectAccessReview", "apiVersion": "v1"})
+    assert wrong_kind.status_code == 400
