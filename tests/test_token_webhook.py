@@ -161,12 +161,19 @@ def test_aws_auth_and_modes(server: Server, wh: Apiserver, tmp_path: Path) -> No
     iam = server.client("iam")
     mapped = iam.create_role(RoleName="wh-mapped", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
     both = iam.create_role(RoleName="wh-both", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    mapped_user_key = user_key(server, "wh-mapped-user")
     config_map = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aws-auth", "namespace": "kube-system"},
-        "data": {"mapRoles": yaml.safe_dump([
-            {"rolearn": mapped["Arn"], "username": "mapped:{{SessionName}}", "groups": ["viewers"]},
-            {"rolearn": both["Arn"], "username": "from-aws-auth", "groups": ["system:masters"]},
-        ])},
+        "data": {
+            "mapRoles": yaml.safe_dump([
+                {"rolearn": mapped["Arn"], "username": "mapped:{{SessionName}}", "groups": ["viewers"]},
+                {"rolearn": both["Arn"], "username": "from-aws-auth", "groups": ["system:masters"]},
+            ]),
+            "mapUsers": yaml.safe_dump([
+                {"userarn": mapped_user_key[2], "username": "erin", "groups": ["editors"]},
+            ]),
+            "mapAccounts": yaml.safe_dump([server.account()]),
+        },
     }
     path = tmp_path / "aws-auth.yaml"
     path.write_text(yaml.safe_dump(config_map))
@@ -191,6 +198,12 @@ def test_aws_auth_and_modes(server: Server, wh: Apiserver, tmp_path: Path) -> No
         return result
 
     assert status(mapped["Arn"])["user"]["username"] == "mapped:dave"
+    by_user = wh.status(token_for(server, mapped_user_key[:2], "wh"))
+    assert (by_user["user"]["username"], by_user["user"]["groups"]) == ("erin", ["editors"])
+    # mapAccounts: any principal of the account, as its canonical ARN and no groups.
+    unlisted = iam.create_role(RoleName="wh-unlisted", AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]
+    by_account = status(unlisted["Arn"])["user"]
+    assert by_account["username"] == unlisted["Arn"] and "groups" not in by_account
     assert status(mapped["Arn"])["user"]["groups"] == ["viewers"]
     # Both sources know wh-both: the access entry wins, wholly (no system:masters).
     assert status(both["Arn"])["user"]["groups"] == ["readers"]
@@ -243,3 +256,50 @@ def test_refusals(server: Server, wh: Apiserver, tmp_path: Path) -> None:
     assert malformed.status_code == 400 and malformed.json()["status"]["authenticated"] is False
     wrong_kind = wh.client.post(wh.url, json={"kind": "SubjectAccessReview", "apiVersion": "v1"})
     assert wrong_kind.status_code == 400
+
+
+def test_kubectl_runs_the_exec_plugin_from_kubegate_kubeconfig(server: Server, tmp_path: Path) -> None:
+    """Real kubectl, real `kubegate kubeconfig` and `kubegate token`; a stand-in apiserver calls the webhook."""
+    from standin_apiserver import StandInApiserver
+
+    eks = server.client("eks")
+    eks.create_cluster(name="wh-kubectl", roleArn=ensure_role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]},
+                       accessConfig={"authenticationMode": "API"})
+    subprocess.run([str(BIN / "kubegate"), "webhook-config", "--data-dir", str(server.data_dir),
+                    "--cluster", "wh-kubectl", "--out", str(tmp_path)], check=True, capture_output=True)
+    apiserver = StandInApiserver(tmp_path / "authn.kubeconfig")
+    try:
+        (tmp_path / "apiserver-ca.crt").write_bytes(apiserver.ca_pem)
+        env = server.cli_env()
+        subprocess.run([str(BIN / "kubegate"), "cluster", "set-endpoint", "--data-dir", str(server.data_dir),
+                        "--name", "wh-kubectl", "--server", apiserver.url,
+                        "--certificate-authority", str(tmp_path / "apiserver-ca.crt")], check=True, capture_output=True)
+        kubeconfig = subprocess.run([str(BIN / "kubegate"), "kubeconfig", "--cluster", "wh-kubectl"], env=env,
+                                    capture_output=True, text=True, check=True).stdout
+        (tmp_path / "kubeconfig").write_text(kubeconfig)
+        whoami = subprocess.run(["kubectl", "auth", "whoami", "-o", "json"], capture_output=True, text=True,
+                                env={**env, "KUBECONFIG": str(tmp_path / "kubeconfig")}, timeout=60)
+        assert whoami.returncode == 0, whoami.stderr
+        user = json.loads(whoami.stdout)["status"]["userInfo"]
+        assert user["username"] == f"arn:aws:iam::{server.account()}:root"  # the creator's bootstrap entry
+        assert "system:authenticated" in user["groups"]
+        assert apiserver.reviews[-1]["status"]["authenticated"] is True
+        # The same kubeconfig with the AWS CLI as the plugin.
+        aws_config = subprocess.run([str(BIN / "kubegate"), "kubeconfig", "--cluster", "wh-kubectl", "--aws-cli",
+                                     "--user-env", f"AWS_ENDPOINT_URL_STS={server.endpoint}"], env=env,
+                                    capture_output=True, text=True, check=True).stdout
+        (tmp_path / "kubeconfig-aws").write_text(aws_config)
+        whoami = subprocess.run(["kubectl", "auth", "whoami", "-o", "json"], capture_output=True, text=True,
+                                env={**env, "KUBECONFIG": str(tmp_path / "kubeconfig-aws")}, timeout=60)
+        assert whoami.returncode == 0, whoami.stderr
+        # A principal with no entry is Unauthorized, as kubectl shows it.
+        iam = server.client("iam")
+        iam.create_user(UserName="wh-stranger")
+        key = iam.create_access_key(UserName="wh-stranger")["AccessKey"]
+        stranger = {**env, "KUBECONFIG": str(tmp_path / "kubeconfig"), "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                    "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        refused = subprocess.run(["kubectl", "auth", "whoami"], capture_output=True, text=True, env=stranger, timeout=60)
+        assert refused.returncode != 0 and "Unauthorized" in refused.stderr
+    finally:
+        apiserver.close()
+        eks.delete_cluster(name="wh-kubectl")
