@@ -16,11 +16,14 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from kubegate.api.app import create_app
+from kubegate.api.audit import AuditLog
+from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_apis import eks_api, iam_api, sts_api
 from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.api.insight import Insight
 from kubegate.api.embedded_sts import EmbeddedStsClient, RoutingStsClient
 from kubegate.api.tls import ClientCertificateH11Protocol
-from kubegate.api.webhooks import TokenWebhook
+from kubegate.api.token_webhook import TokenWebhook
 from kubegate.datadir import DataDir, InstanceConfig
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.access_keys import AccessKeys
@@ -29,6 +32,7 @@ from kubegate.identity.iam import IamService
 from kubegate.identity.iam_token import HttpStsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.sts import StsService
 from kubegate.service.access import AccessService, utcnow
+from kubegate.service.live_aws_auth import LiveAwsAuth
 from kubegate.store.database import Store
 
 SYNC_SECONDS = 2.0
@@ -53,7 +57,10 @@ def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) ->
     )
 
 
-def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float) -> Kubegate:
+def build(
+    data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
+    audit_log: str = "file",
+) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
     authorizer = Authorizer(store)
@@ -76,13 +83,17 @@ def build(data_dir: DataDir, config: InstanceConfig, *, database_url: str | None
             verifiers[cluster] = TokenVerifier(cluster_id=cluster, policy=policy, sts=sts_client, clock=utcnow)
         return verifiers[cluster]
 
-    webhook = TokenWebhook(registry, verifier_for, utcnow)
-    app = create_app(aws, webhook, lifespan=_syncing(registry))
+    audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
+    webhook = TokenWebhook(registry, verifier_for, utcnow, audit)
+    insight = Insight(registry, keys, authorizer, service, store)
+    live = LiveAwsAuth(service, cipher)
+    app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, lifespan=_syncing(registry, live))
     return Kubegate(config, store, service, registry, app)
 
 
-def _syncing(registry: SnapshotRegistry):  # type: ignore[no-untyped-def]
-    """Pick up changes other processes committed (another replica, the CLI) every few seconds."""
+def _syncing(registry: SnapshotRegistry, live: LiveAwsAuth):  # type: ignore[no-untyped-def]
+    """Every few seconds: pick up changes other processes committed (another replica, the CLI),
+    and follow the live aws-auth of clusters whose API credentials are recorded."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,14 +102,16 @@ def _syncing(registry: SnapshotRegistry):  # type: ignore[no-untyped-def]
                 await asyncio.sleep(SYNC_SECONDS)
                 try:
                     await run_in_threadpool(registry.sync)
+                    await run_in_threadpool(live.sync)
                 except Exception:  # a database outage: keep serving the last snapshots
-                    log.exception("snapshot sync failed; serving the last snapshots")
+                    log.exception("sync failed; serving the last snapshots")
 
         task = asyncio.create_task(loop())
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(live.stop)
 
     return lifespan
 

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_endpoint import AwsEndpoint
-from kubegate.api.webhooks import TokenWebhook
+from kubegate.api.insight import Insight
+from kubegate.api.token_webhook import TokenWebhook
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
@@ -20,6 +22,8 @@ ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 def create_app(
     aws: AwsEndpoint,
     webhook: TokenWebhook,
+    authorizer: AuthorizationWebhook,
+    insight: Insight,
     *,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
 ) -> Starlette:
@@ -30,6 +34,9 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/k8s/clusters/{name}/authenticate", webhook.authenticate, methods=["POST"]),
+            Route("/k8s/clusters/{name}/authorize", authorizer.authorize, methods=["POST"]),
+            Route("/kubegate/clusters/{name}/explain", insight.explain, methods=["GET"]),
+            Route("/kubegate/clusters/{name}/who-can", insight.who_can, methods=["GET"]),
             Route("/{path:path}", aws.endpoint, methods=ALL_METHODS),
         ],
         lifespan=lifespan,

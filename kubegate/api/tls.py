@@ -50,3 +50,12 @@ class ClientCertificateH11Protocol(H11Protocol):
 
 def client_subject(scope: dict[str, Any]) -> dict[str, str] | None:
     return (scope.get("extensions") or {}).get("tls", {}).get("client_subject")
+
+
+WEBHOOK_ORGANIZATION = "kubegate:webhook"
+
+
+def caller_is_cluster(scope: dict[str, Any], cluster: str) -> bool:
+    """Whether the connection presented the certificate `kubegate webhook-config` issued for ``cluster``."""
+    subject = client_subject(scope)
+    return bool(subject) and subject.get("commonName") == cluster and subject.get("organizationName") == WEBHOOK_ORGANIZATION

@@ -13,7 +13,7 @@ import click
 import yaml
 
 from kubegate import pki
-from kubegate.api.webhooks import WEBHOOK_ORGANIZATION
+from kubegate.api.tls import WEBHOOK_ORGANIZATION
 from kubegate.datadir import DataDir
 from kubegate.identity import token_maker
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kubegate.cli.insight import explain_command, who_can_command
 from kubegate.cli.kubernetes import kubeconfig, token, webhook_config
 from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir
 
@@ -70,7 +71,10 @@ def main() -> None:
     "--settle-seconds", default=0.0, show_default=True, type=float,
     help="How long creations and updates report CREATING/InProgress before they settle.",
 )
-def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float) -> None:
+@click.option("--audit-log", type=click.Choice(["file", "-"]), default="file", show_default=True,
+              help="Where webhook decisions are logged: audit.log in the data dir (rotated), or - for stdout.")
+def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
+       audit_log: str) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start."""
     from kubegate.server import build, serve
 
@@ -79,7 +83,7 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
         config = directory.initialize(region=region, host=host, port=port)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds)
+    kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds, audit_log=audit_log)
     click.echo(
         f"kubegate on {config.endpoint} (account {config.account_id}, region {config.region}); "
         f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"",
@@ -120,14 +124,17 @@ def cluster() -> None:
 @click.option("--server", required=True, help="The Kubernetes API server URL, e.g. https://10.0.0.1:6443.")
 @click.option("--certificate-authority", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="PEM file of the API server's CA.")
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A bearer token that may get and watch kube-system/aws-auth; kubegate then follows it live.")
 def set_endpoint(data_dir: Path, database_url: str | None, name: str, server: str,
-                 certificate_authority: Path | None) -> None:
+                 certificate_authority: Path | None, token_file: Path | None) -> None:
     """Record the API server that cluster NAME stands for (shown by describe-cluster)."""
     from kubegate.api.eks import encode_certificate_authority
 
     ca = encode_certificate_authority(certificate_authority.read_bytes()) if certificate_authority else None
+    token = DataDir(data_dir).cipher().encrypt(token_file.read_text().strip().encode()) if token_file else None
     with _service(data_dir, database_url) as service:
-        service.set_cluster_endpoint(name, server, ca)
+        service.set_cluster_endpoint(name, server, ca, token)
     click.echo(f"cluster {name}: endpoint {server}")
 
 
@@ -169,6 +176,8 @@ def nodes_register(data_dir: Path, database_url: str | None, instance_id: str, p
 main.add_command(token)
 main.add_command(kubeconfig)
 main.add_command(webhook_config)
+main.add_command(explain_command)
+main.add_command(who_can_command)
 
 
 if __name__ == "__main__":

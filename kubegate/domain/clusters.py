@@ -79,6 +79,7 @@ class Cluster:
     creator: Creator
     endpoint: str | None = None
     certificate_authority: str | None = None  # base64 PEM, as EKS's certificateAuthority.data
+    api_token_ciphertext: bytes | None = None  # kubegate's credential for reading the live aws-auth
     updates: tuple[Update, ...] = field(default=())
 
     def status(self, now: datetime) -> str:

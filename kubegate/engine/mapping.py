@@ -49,7 +49,7 @@ def map_identity(snapshot: ClusterSnapshot, caller: CallerIdentity) -> Mapped | 
                     caller.canonical_arn.lower()
                 )
                 if entry is not None:
-                    user = _render(entry.username, entry.kubernetes_groups, caller, snapshot)
+                    user = render_entry(entry, caller, snapshot)
                     return Mapped(user, "access-entry", f"access entry {entry.principal_arn}", entry)
             elif source == "aws-auth":
                 mapping = snapshot.aws_auth.match(caller)
@@ -66,6 +66,11 @@ def map_identity(snapshot: ClusterSnapshot, caller: CallerIdentity) -> Mapped | 
         f"{caller.arn} is not mapped in cluster {snapshot.name} "
         f"(authentication mode {snapshot.mode.value} consults {', '.join(snapshot.sources)})"
     )
+
+
+def render_entry(entry: AccessEntry, caller: CallerIdentity, snapshot: ClusterSnapshot) -> KubernetesUser:
+    """The Kubernetes user an access entry makes of a caller."""
+    return _render(entry.username, entry.kubernetes_groups, caller, snapshot)
 
 
 def _render(username: str, groups: tuple[str, ...], caller: CallerIdentity, snapshot: ClusterSnapshot) -> KubernetesUser:

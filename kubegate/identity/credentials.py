@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import string
 
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "/+"
 
 
 def unique_id(prefix: str) -> str:
@@ -20,11 +22,12 @@ def access_key_id(prefix: str = "AKIA") -> str:
 
 
 def secret_access_key() -> str:
-    return secrets.token_urlsafe(30)[:40]
+    """40 characters of AWS's alphabet; never a leading '-' that a command line would take for an option."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
 
 
 def session_token() -> str:
-    return secrets.token_urlsafe(96)
+    return base64.b64encode(secrets.token_bytes(96)).decode()
 
 
 def account_id() -> str:

@@ -244,12 +244,26 @@ class AccessService:
             tx.delete_cluster(cluster)
         return cluster, tags
 
-    def set_cluster_endpoint(self, name: str, endpoint: str | None, certificate_authority: str | None) -> Cluster:
-        """Record the Kubernetes API server this cluster stands for (kubeconfig and proxy use it)."""
+    def set_cluster_endpoint(
+        self, name: str, endpoint: str | None, certificate_authority: str | None,
+        api_token_ciphertext: bytes | None = None,
+    ) -> Cluster:
+        """Record the Kubernetes API server this cluster stands for (kubeconfig and proxy use it).
+
+        With a token, kubegate also reads and watches the cluster's own kube-system/aws-auth.
+        """
         with self.store.transaction() as tx:
-            cluster = replace(self._cluster(tx, name), endpoint=endpoint, certificate_authority=certificate_authority)
+            cluster = replace(
+                self._cluster(tx, name), endpoint=endpoint, certificate_authority=certificate_authority,
+                api_token_ciphertext=api_token_ciphertext,
+            )
             tx.save_cluster(cluster)
         return cluster
+
+    def clusters_with_credentials(self) -> list[Cluster]:
+        with self.store.transaction() as tx:
+            found = (tx.cluster(name) for name in tx.cluster_names())
+            return [c for c in found if c is not None and c.endpoint and c.api_token_ciphertext]
 
     def set_aws_auth(self, name: str, document: str, source: str) -> int:
         """Store a new aws-auth version; an invalid one is refused and the previous keeps serving."""

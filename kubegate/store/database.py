@@ -114,6 +114,7 @@ class Transaction:
             creator=Creator(row["creator_arn"], row["creator_id"]),
             endpoint=row["endpoint"],
             certificate_authority=row["certificate_authority"],
+            api_token_ciphertext=row["api_token_ciphertext"],
             updates=tuple(
                 Update(
                     id=u["id"],
@@ -153,6 +154,7 @@ class Transaction:
             "creator_id": cluster.creator.principal_id,
             "endpoint": cluster.endpoint,
             "certificate_authority": cluster.certificate_authority,
+            "api_token_ciphertext": cluster.api_token_ciphertext,
         }
 
     def delete_cluster(self, cluster: Cluster) -> None:

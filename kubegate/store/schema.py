@@ -59,6 +59,7 @@ clusters = Table(
     Column("endpoint", String(2048)),
     Column("certificate_authority", Text),
     Column("revision", Integer, nullable=False, default=1),  # bumped by every change the engine must see
+    Column("api_token_ciphertext", LargeBinary),  # a bearer token for reading aws-auth, encrypted
 )
 
 cluster_updates = Table(

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
@@ -21,15 +21,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kubegate.api.tls import client_subject
+from kubegate.api.audit import AuditLog
+from kubegate.api.tls import caller_is_cluster
 from kubegate.domain.aws_auth import CallerIdentity
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
 
-log = logging.getLogger("kubegate.webhook")
 TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
-WEBHOOK_ORGANIZATION = "kubegate:webhook"
 MAX_REVIEW = 64 * 1024
 CACHE_SIZE = 10_000
 
@@ -123,45 +122,52 @@ def parse_review(body: bytes) -> tuple[str, str, list[str] | None]:
     return api_version, token, audiences if isinstance(audiences, list) else None
 
 
-def caller_is_cluster(scope: dict[str, Any], cluster: str) -> bool:
-    subject = client_subject(scope)
-    return bool(subject) and subject.get("commonName") == cluster and subject.get("organizationName") == WEBHOOK_ORGANIZATION
-
-
 class TokenWebhook:
     def __init__(
-        self, registry: SnapshotRegistry, verifier_for: Callable[[str], TokenVerifier], clock: Callable[[], datetime]
+        self, registry: SnapshotRegistry, verifier_for: Callable[[str], TokenVerifier], clock: Callable[[], datetime],
+        audit: AuditLog,
     ) -> None:
         self.registry = registry
         self.verifier_for = verifier_for
         self.cache = IdentityCache(clock)
+        self.audit = audit
 
     async def authenticate(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response, record = await self._authenticate(request)
+        if record is not None:
+            self.audit.record("authentication", **record, latency_ms=round((time.perf_counter() - started) * 1000, 3))
+        return response
+
+    async def _authenticate(self, request: Request) -> tuple[Response, dict[str, Any] | None]:
+        """The answer, and what the audit log records of it (never the token)."""
         cluster = request.path_params["name"]
         body = await request.body()
         if len(body) > MAX_REVIEW:
-            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], "TokenReview too large", 400)
+            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], "TokenReview too large", 400), None
         try:
             api_version, token, audiences = parse_review(body)
         except ValueError as exc:
-            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400)
+            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400), None
         if not caller_is_cluster(request.scope, cluster):
-            return unauthenticated(
-                api_version, f"a client certificate issued by kubegate for cluster {cluster} is required", 403
-            )
+            reason = f"a client certificate issued by kubegate for cluster {cluster} is required"
+            return unauthenticated(api_version, reason, 403), None
+        record: dict[str, Any] = {"cluster": cluster, "principal": None, "user": None, "authenticated": False}
         snapshot = self.registry.snapshot(cluster)
         if snapshot is None:
-            return unauthenticated(api_version, f"unknown cluster {cluster}")
+            return unauthenticated(api_version, f"unknown cluster {cluster}"), {**record, "reason": "unknown cluster"}
         key = IdentityCache.key(cluster, token)
         identity = self.cache.get(key)
         if identity is None:
             try:
                 identity, until = await run_in_threadpool(self.verifier_for(cluster).verify_until, token)
             except TokenError as exc:
-                log.info("cluster %s: token refused: %s", cluster, exc.message)
-                return unauthenticated(api_version, exc.message)
+                return unauthenticated(api_version, exc.message), {**record, "reason": exc.message}
             self.cache.put(key, identity, until)
+        record["principal"] = identity.arn
         mapped = map_identity(snapshot, caller_identity(identity))
         if not isinstance(mapped, Mapped):
-            return unauthenticated(api_version, mapped.reason)
-        return authenticated(api_version, identity, mapped, audiences)
+            return unauthenticated(api_version, mapped.reason), {**record, "reason": mapped.reason}
+        record.update(user=mapped.user.username, groups=list(mapped.user.groups), authenticated=True,
+                      reason=mapped.reason)
+        return authenticated(api_version, identity, mapped, audiences), record

@@ -1,0 +1,158 @@
+"""The Kubernetes authorization webhook: EKS access policies behind a SubjectAccessReview.
+
+It runs after Node and RBAC, as EKS's does, and answers only ``allowed: true`` or no
+opinion (never ``denied``). The caller is found through what kubegate's token webhook put
+in the user's extra (the IAM principal ID), and only if the rest of the identity agrees
+with that access entry, so a user who merely claims those extras gets no policy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from kubegate.api.audit import AuditLog
+from kubegate.api.tls import caller_is_cluster
+from kubegate.domain import rbac
+from kubegate.domain.access_entries import AccessEntry
+from kubegate.domain.aws_auth import CallerIdentity, TemplateError
+from kubegate.domain.policies import catalogue
+from kubegate.engine.mapping import render_entry
+from kubegate.engine.registry import SnapshotRegistry
+from kubegate.engine.snapshot import ClusterSnapshot
+
+SAR_VERSIONS = ("authorization.k8s.io/v1", "authorization.k8s.io/v1beta1")
+PRINCIPAL_ID_KEYS = ("sigs.k8s.io/aws-iam-authenticator/principalId", "principalId")
+MAX_REVIEW = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Subject:
+    user: str
+    groups: tuple[str, ...]
+    uid: str
+    extra: Mapping[str, tuple[str, ...]]
+
+    def first(self, *keys: str) -> str:
+        for key in keys:
+            values = self.extra.get(key)
+            if values:
+                return values[0]
+        return ""
+
+
+def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
+    """apiVersion, subject and request of a SubjectAccessReview, or ValueError saying what is wrong."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("expected a request body to be a SubjectAccessReview (invalid JSON)") from None
+    if not isinstance(document, dict) or document.get("kind") != "SubjectAccessReview":
+        raise ValueError("expected a request body to be a SubjectAccessReview")
+    api_version = document.get("apiVersion")
+    if api_version not in SAR_VERSIONS:
+        raise ValueError(f"unsupported SubjectAccessReview apiVersion {api_version!r}")
+    spec = document.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("SubjectAccessReview spec must be an object")
+    groups_key = "group" if api_version.endswith("v1beta1") else "groups"
+    extra = spec.get("extra") or {}
+    if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
+        raise ValueError("SubjectAccessReview spec.extra must map strings to lists")
+    subject = Subject(
+        user=_text(spec.get("user")), groups=tuple(spec.get(groups_key) or ()), uid=_text(spec.get("uid")),
+        extra={str(k): tuple(str(i) for i in v) for k, v in extra.items()},
+    )
+    resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+    if isinstance(resource, dict):
+        request: rbac.Request = rbac.ResourceRequest(
+            namespace=_text(resource.get("namespace")), verb=_text(resource.get("verb")),
+            group=_text(resource.get("group")), version=_text(resource.get("version")),
+            resource=_text(resource.get("resource")), subresource=_text(resource.get("subresource")),
+            name=_text(resource.get("name")),
+        )
+    elif isinstance(non_resource, dict):
+        request = rbac.NonResourceRequest(path=_text(non_resource.get("path")), verb=_text(non_resource.get("verb")))
+    else:
+        raise ValueError("SubjectAccessReview needs resourceAttributes or nonResourceAttributes")
+    return api_version, subject, request
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def answer(api_version: str, allowed: bool, reason: str, status_code: int = 200) -> Response:
+    status = {"allowed": allowed, "reason": reason}
+    return JSONResponse({"apiVersion": api_version, "kind": "SubjectAccessReview", "status": status},
+                        status_code=status_code)
+
+
+def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry | None, str]:
+    """The subject's access entry, if kubegate authenticated it and nothing in its identity disagrees."""
+    principal_id = subject.first(*PRINCIPAL_ID_KEYS)
+    arn = subject.first("arn")
+    if not principal_id or not arn:
+        return None, f"user {subject.user!r} was not authenticated by kubegate (no IAM principal in extra)"
+    if not snapshot.mode.uses_access_entries:
+        return None, f"cluster {snapshot.name} is in {snapshot.mode.value} mode: access policies do not apply"
+    canonical = subject.first("canonicalArn")
+    entry = snapshot.entries_by_id.get(principal_id) or snapshot.entries_by_arn.get(canonical.lower())
+    if entry is None:
+        return None, f"no access entry for {arn}; left to RBAC for groups {list(subject.groups)}"
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    if subject.uid != f"aws-iam-authenticator:{account}:{principal_id}":
+        return None, "the user's uid does not match its IAM principal (impersonated?); access policies do not apply"
+    caller = CallerIdentity(arn=arn, canonical_arn=canonical, account=account, user_id=principal_id,
+                            session_name=subject.first("sessionName") or None,
+                            access_key_id=subject.first("accessKeyId") or None)
+    try:
+        expected = render_entry(entry, caller, snapshot)
+    except TemplateError as exc:
+        return None, exc.message
+    if expected.username != subject.user:
+        return None, (f"user {subject.user!r} is not the username access entry {entry.principal_arn} gives "
+                      "(impersonated?); access policies do not apply")
+    return entry, ""
+
+
+class AuthorizationWebhook:
+    def __init__(self, registry: SnapshotRegistry, audit: AuditLog) -> None:
+        self.registry = registry
+        self.audit = audit
+
+    async def authorize(self, request: Request) -> Response:
+        started = time.perf_counter()
+        cluster = request.path_params["name"]
+        body = await request.body()
+        if len(body) > MAX_REVIEW:
+            return answer(SAR_VERSIONS[0], False, "SubjectAccessReview too large", 400)
+        try:
+            api_version, subject, attributes = parse_sar(body)
+        except ValueError as exc:
+            return answer(SAR_VERSIONS[0], False, str(exc), 400)
+        if not caller_is_cluster(request.scope, cluster):
+            return answer(api_version, False, f"a client certificate issued by kubegate for cluster {cluster} is required", 403)
+        allowed, reason = self.decide(cluster, subject, attributes)
+        self.audit.record(
+            "authorization", cluster=cluster, user=subject.user, principal=subject.first("arn") or None,
+            request=asdict(attributes), allowed=allowed, reason=reason,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return answer(api_version, allowed, reason)
+
+    def decide(self, cluster: str, subject: Subject, attributes: rbac.Request) -> tuple[bool, str]:
+        snapshot = self.registry.snapshot(cluster)
+        if snapshot is None:
+            return False, f"unknown cluster {cluster}"
+        entry, why_not = entry_for(snapshot, subject)
+        if entry is None:
+            return False, why_not
+        decision = rbac.decide(entry.policies, attributes, catalogue())
+        return decision.allowed, f"entry {entry.principal_arn}: {decision.reason}"
