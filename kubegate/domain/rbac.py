@@ -22,30 +22,25 @@ ALL = "*"
 # one never carries a namespace, but a SubjectAccessReview may ask "get nodes in dev"; RBAC would
 # answer from a RoleBinding, yet the actual request could never be allowed that way, so a
 # namespace scope refuses them outright. `namespaces` is deliberately absent: see scope_allows.
-CLUSTER_SCOPED = frozenset(
-    {
-        ("", "nodes"), ("", "persistentvolumes"), ("", "componentstatuses"),
-        ("rbac.authorization.k8s.io", "clusterroles"), ("rbac.authorization.k8s.io", "clusterrolebindings"),
-        ("storage.k8s.io", "storageclasses"), ("storage.k8s.io", "csidrivers"), ("storage.k8s.io", "csinodes"),
-        ("storage.k8s.io", "volumeattachments"), ("storage.k8s.io", "volumeattributesclasses"),
-        ("apiextensions.k8s.io", "customresourcedefinitions"), ("apiregistration.k8s.io", "apiservices"),
-        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
-        ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
-        ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
-        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
-        ("admissionregistration.k8s.io", "mutatingadmissionpolicies"),
-        ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings"),
-        ("scheduling.k8s.io", "priorityclasses"), ("node.k8s.io", "runtimeclasses"),
-        ("certificates.k8s.io", "certificatesigningrequests"), ("certificates.k8s.io", "clustertrustbundles"),
-        ("flowcontrol.apiserver.k8s.io", "flowschemas"),
-        ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
-        ("networking.k8s.io", "ingressclasses"), ("networking.k8s.io", "ipaddresses"),
-        ("networking.k8s.io", "servicecidrs"), ("resource.k8s.io", "deviceclasses"),
-        ("resource.k8s.io", "resourceslices"), ("authentication.k8s.io", "tokenreviews"),
-        ("authentication.k8s.io", "selfsubjectreviews"), ("authorization.k8s.io", "subjectaccessreviews"),
-        ("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
-    }
-)
+_CLUSTER_KINDS = {
+    "": "nodes persistentvolumes componentstatuses",
+    "rbac.authorization.k8s.io": "clusterroles clusterrolebindings",
+    "storage.k8s.io": "storageclasses csidrivers csinodes volumeattachments volumeattributesclasses",
+    "apiextensions.k8s.io": "customresourcedefinitions",
+    "apiregistration.k8s.io": "apiservices",
+    "admissionregistration.k8s.io": "mutatingwebhookconfigurations validatingwebhookconfigurations "
+    "validatingadmissionpolicies validatingadmissionpolicybindings mutatingadmissionpolicies "
+    "mutatingadmissionpolicybindings",
+    "scheduling.k8s.io": "priorityclasses",
+    "node.k8s.io": "runtimeclasses",
+    "certificates.k8s.io": "certificatesigningrequests clustertrustbundles",
+    "flowcontrol.apiserver.k8s.io": "flowschemas prioritylevelconfigurations",
+    "networking.k8s.io": "ingressclasses ipaddresses servicecidrs",
+    "resource.k8s.io": "deviceclasses resourceslices",
+    "authentication.k8s.io": "tokenreviews selfsubjectreviews",
+    "authorization.k8s.io": "subjectaccessreviews selfsubjectaccessreviews selfsubjectrulesreviews",
+}
+CLUSTER_SCOPED = frozenset((group, kind) for group, kinds in _CLUSTER_KINDS.items() for kind in kinds.split())
 
 
 @dataclass(frozen=True, slots=True)
