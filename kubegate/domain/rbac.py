@@ -151,7 +151,7 @@ def scope_allows(scope: AccessScope, request: Request) -> tuple[bool, str]:
         return False, f"{_kind(request)} is cluster-scoped"
     if not request.namespace:
         return False, f"{request.verb} {_kind(request)} at the cluster scope is not in any namespace"
-    return False, f"namespace {request.namespace} matches none of them"
+    return False, f"namespace {request.namespace} matches none of the scope's namespaces"
 
 
 # --- Decisions ------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _listing(items: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=1024)
 def describe_rule(rule: PolicyRule) -> str:
-    """Rule wording in the shape of the policy tables, e.g. `{apiGroups:[apps], resources:[jobs], verbs:[get]}`."""
+    """Rule wording in the shape of the policy tables, e.g. `{apiGroups:[batch], resources:[jobs], verbs:[get]}`."""
     if rule.non_resource_urls:
         fields = [("nonResourceURLs", rule.non_resource_urls)]
     else:
@@ -203,7 +203,8 @@ class Grant:
     rule: PolicyRule
 
     def describe(self) -> str:
-        where = "cluster scope" if self.scope.type == ScopeType.CLUSTER else f'namespace scope matched "{self.scope_match}"'
+        cluster = self.scope.type == ScopeType.CLUSTER
+        where = "cluster scope" if cluster else f'namespace scope matched "{self.scope_match}"'
         return f"{self.policy_name}, {where}, rule {describe_rule(self.rule)}"
 
 
@@ -290,23 +291,25 @@ def decide(associations: Sequence[PolicyAssociation], request: Request,
 
 def _refusal(associations: Sequence[PolicyAssociation], request: Request,
              catalogue: Mapping[str, AccessPolicy]) -> str:
-    """Name what nearly allowed the request: a policy whose rules cover it outside its scope, or one
-    whose rules kubegate cannot know; else say plainly that nothing covers it."""
-    notes: list[str] = []
+    """Name what nearly allowed the request (a policy whose rules cover it outside its scope), and any
+    policy whose rules kubegate cannot know; else say plainly that nothing covers it."""
+    what = describe_request(request)
+    if not associations:
+        return f"no access policy is associated, so none covers {what}"
+    missed: list[str] = []
+    hidden: list[str] = []
     for association in associations:
         policy = catalogue.get(association.policy_arn)
         if policy is None:
-            notes.append(f"{association.policy_arn} is not a known access policy")
+            hidden.append(f"{association.policy_arn} is not a known access policy")
             continue
         covered = _scope_match(association.scope, request) is not None
         if not policy.rules_public:
             if covered:
-                notes.append(f"{policy.name}'s rules are not public, so it grants nothing")
+                hidden.append(f"{policy.name}'s rules are not public, so it grants nothing")
         elif not covered and _index(policy).first_rule(request) is not None:
             why = scope_allows(association.scope, request)[1]
-            notes.append(f"{policy.name} is scoped to {_describe_scope(association.scope)}: {why}")
-    if notes:
-        return "; ".join(notes)
-    if not associations:
-        return f"no access policy is associated, so none covers {describe_request(request)}"
-    return f"no associated access policy covers {describe_request(request)}"
+            missed.append(f"{policy.name} is scoped to {_describe_scope(association.scope)}: {why}")
+    if len(hidden) == len(associations):
+        return "; ".join(hidden)
+    return "; ".join((missed or [f"no associated access policy covers {what}"]) + hidden)

@@ -51,7 +51,8 @@ class SnapshotRegistry:
                     self._instances = tx.instances()
                 targets = set(self._snapshots) if INSTANCES in names else set()
                 targets |= names - {INSTANCES}
-                fresh = {name: self._build(tx, name) for name in targets}
+                revisions = tx.revisions()
+                fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in targets}
             snapshots = dict(self._snapshots)
             for name, snapshot in fresh.items():
                 if snapshot is None:
@@ -60,11 +61,10 @@ class SnapshotRegistry:
                     snapshots[name] = snapshot
             self._snapshots = snapshots  # one reference swap: readers see the old or the new, whole
 
-    def _build(self, tx: Transaction, name: str) -> ClusterSnapshot | None:
+    def _build(self, tx: Transaction, name: str, revision: int) -> ClusterSnapshot | None:
         cluster = tx.cluster(name)
         if cluster is None:
             return None
-        revision = tx.revisions().get(name, 0)
         stored = tx.aws_auth(name)
         aws_auth, version = AwsAuth(), None
         if stored is not None:
