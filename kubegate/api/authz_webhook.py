@@ -8,7 +8,6 @@ with that access entry, so a user who merely claims those extras gets no policy.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kubegate.api.audit import AuditLog
-from kubegate.api.tls import caller_is_cluster
+from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.domain import rbac
 from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import CallerIdentity, TemplateError
@@ -49,18 +48,7 @@ class Subject:
 
 def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
     """apiVersion, subject and request of a SubjectAccessReview, or ValueError saying what is wrong."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("expected a request body to be a SubjectAccessReview (invalid JSON)") from None
-    if not isinstance(document, dict) or document.get("kind") != "SubjectAccessReview":
-        raise ValueError("expected a request body to be a SubjectAccessReview")
-    api_version = document.get("apiVersion")
-    if api_version not in SAR_VERSIONS:
-        raise ValueError(f"unsupported SubjectAccessReview apiVersion {api_version!r}")
-    spec = document.get("spec")
-    if not isinstance(spec, dict):
-        raise ValueError("SubjectAccessReview spec must be an object")
+    api_version, spec = load_review(body, "SubjectAccessReview", SAR_VERSIONS)
     groups_key = "group" if api_version.endswith("v1beta1") else "groups"
     extra = spec.get("extra") or {}
     if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):

@@ -1,4 +1,4 @@
-"""The verified TLS client certificate, made visible to the application.
+"""What the Kubernetes webhooks share: the verified TLS client certificate, and review parsing.
 
 uvicorn verifies a client certificate against kubegate's CA when one is presented, but
 does not pass it on. This protocol hands each connection's verified subject to the app
@@ -9,6 +9,7 @@ cluster's kube-apiserver is calling.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from typing import Any
 
@@ -59,3 +60,24 @@ def caller_is_cluster(scope: dict[str, Any], cluster: str) -> bool:
     """Whether the connection presented the certificate `kubegate webhook-config` issued for ``cluster``."""
     subject = client_subject(scope)
     return bool(subject) and subject.get("commonName") == cluster and subject.get("organizationName") == WEBHOOK_ORGANIZATION
+
+
+def load_review(body: bytes, kind: str, versions: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """The apiVersion and spec of a Kubernetes review object, or ValueError saying what is wrong.
+
+    Both webhooks read their bodies this way, so a malformed review gets the same clear
+    400 whichever one it was sent to.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"expected a request body to be a {kind} (invalid JSON)") from None
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise ValueError(f"expected a request body to be a {kind}")
+    api_version = document.get("apiVersion")
+    if api_version not in versions:
+        raise ValueError(f"unsupported {kind} apiVersion {api_version!r}; use {' or '.join(versions)}")
+    spec = document.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{kind} spec must be an object")
+    return api_version, spec

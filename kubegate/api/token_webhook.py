@@ -9,7 +9,6 @@ no token oracle for anyone else. Every answer to a well-formed review is HTTP 20
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kubegate.api.audit import AuditLog
-from kubegate.api.tls import caller_is_cluster
+from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.domain.aws_auth import CallerIdentity
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
@@ -105,20 +104,11 @@ def authenticated(api_version: str, identity: StsIdentity, mapped: Mapped, audie
 
 def parse_review(body: bytes) -> tuple[str, str, list[str] | None]:
     """apiVersion, token and audiences of a TokenReview, or ValueError saying what is wrong."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("expected a request body to be a TokenReview (invalid JSON)") from None
-    if not isinstance(document, dict) or document.get("kind") != "TokenReview":
-        raise ValueError("expected a request body to be a TokenReview")
-    api_version = document.get("apiVersion")
-    if api_version not in TOKEN_REVIEW_VERSIONS:
-        raise ValueError(f"unsupported TokenReview apiVersion {api_version!r}; use {' or '.join(TOKEN_REVIEW_VERSIONS)}")
-    spec = document.get("spec")
-    token = spec.get("token") if isinstance(spec, dict) else None
+    api_version, spec = load_review(body, "TokenReview", TOKEN_REVIEW_VERSIONS)
+    token = spec.get("token")
     if not isinstance(token, str) or not token:
         raise ValueError("TokenReview spec.token must be a non-empty string")
-    audiences = spec.get("audiences") if isinstance(spec, dict) else None
+    audiences = spec.get("audiences")
     return api_version, token, audiences if isinstance(audiences, list) else None
 
 
