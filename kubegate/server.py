@@ -59,7 +59,7 @@ def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) ->
 
 def build(
     data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
-    audit_log: str = "file",
+    audit_log: str = "file", sts_regions: frozenset[str] = frozenset(),
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
@@ -74,7 +74,7 @@ def build(
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
     aws = AwsEndpoint([eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)], keys, utcnow)
     registry = SnapshotRegistry(store)
-    policy = sts_policy(config)
+    policy = sts_policy(config, sts_regions)
     sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, HttpStsClient())
     verifiers: dict[str, TokenVerifier] = {}
 

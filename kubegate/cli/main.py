@@ -73,8 +73,11 @@ def main() -> None:
 )
 @click.option("--audit-log", type=click.Choice(["file", "-"]), default="file", show_default=True,
               help="Where webhook decisions are logged: audit.log in the data dir (rotated), or - for stdout.")
+@click.option("--sts-region", "sts_regions", multiple=True,
+              help="An AWS region whose STS may verify tokens presigned for AWS (repeatable; the data dir's region "
+                   "is always allowed, and kubegate's own STS).")
 def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
-       audit_log: str) -> None:
+       audit_log: str, sts_regions: tuple[str, ...]) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start."""
     from kubegate.server import build, serve
 
@@ -83,7 +86,11 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
         config = directory.initialize(region=region, host=host, port=port)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds, audit_log=audit_log)
+    try:
+        kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds,
+                         audit_log=audit_log, sts_regions=frozenset(sts_regions))
+    except ValueError as exc:  # e.g. a region that is not one of the partition's
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"kubegate on {config.endpoint} (account {config.account_id}, region {config.region}); "
         f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"",
