@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import FrameType
 
+import boto3
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from kubegate.datadir import DataDir, InstanceConfig
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.access_keys import AccessKeys
 from kubegate.identity.authorizer import Authorizer
+from kubegate.identity.ec2 import Ec2DnsResolver
 from kubegate.identity.iam import IamService
 from kubegate.identity.iam_token import HttpStsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.sts import StsService
@@ -59,7 +61,7 @@ def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) ->
 
 def build(
     data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
-    audit_log: str = "file", sts_regions: frozenset[str] = frozenset(),
+    audit_log: str = "file", sts_regions: frozenset[str] = frozenset(), ec2_lookup: bool = False,
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
@@ -84,7 +86,12 @@ def build(
         return verifiers[cluster]
 
     audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
-    webhook = TokenWebhook(registry, verifier_for, utcnow, audit)
+    resolver = Ec2DnsResolver(boto3.client("ec2", region_name=config.region)) if ec2_lookup else None
+    webhook = TokenWebhook(
+        registry, verifier_for, utcnow, audit,
+        resolve_instance=resolver.private_dns_name if resolver else None,
+        register_instance=service.register_instance,
+    )
     insight = Insight(registry, keys, authorizer, service, store)
     live = LiveAwsAuth(service, cipher)
     app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, lifespan=_syncing(registry, live))

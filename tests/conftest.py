@@ -36,6 +36,7 @@ class Server:
     data_dir: Path
     port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -53,7 +54,7 @@ class Server:
         self.process = subprocess.Popen(
             [str(BIN / "kubegate"), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
              *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.extra_env},
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -22,9 +22,10 @@ from starlette.responses import JSONResponse, Response
 
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
-from kubegate.domain.aws_auth import CallerIdentity
+from kubegate.domain.aws_auth import CallerIdentity, ec2_instance_id
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
+from kubegate.engine.snapshot import ClusterSnapshot
 from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
 
 TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
@@ -116,11 +117,26 @@ class TokenWebhook:
     def __init__(
         self, registry: SnapshotRegistry, verifier_for: Callable[[str], TokenVerifier], clock: Callable[[], datetime],
         audit: AuditLog,
+        resolve_instance: Callable[[str], str | None] | None = None,
+        register_instance: Callable[[str, str], None] | None = None,
     ) -> None:
         self.registry = registry
         self.verifier_for = verifier_for
         self.cache = IdentityCache(clock)
         self.audit = audit
+        self.resolve_instance = resolve_instance  # EC2 DescribeInstances, when kubegate fronts real EC2 nodes
+        self.register_instance = register_instance
+
+    def _learn_instance(self, snapshot: ClusterSnapshot, caller: CallerIdentity) -> ClusterSnapshot:
+        """An EC2 node kubegate has not seen: ask EC2 once, keep the answer in the registry."""
+        instance = ec2_instance_id(caller)
+        if instance is None or instance in snapshot.instances or self.resolve_instance is None:
+            return snapshot
+        name = self.resolve_instance(instance)
+        if name is None or self.register_instance is None:
+            return snapshot
+        self.register_instance(instance, name)  # commits; the registry rebuilds before this returns
+        return self.registry.snapshot(snapshot.name) or snapshot
 
     async def authenticate(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -155,7 +171,10 @@ class TokenWebhook:
                 return unauthenticated(api_version, exc.message), {**record, "reason": exc.message}
             self.cache.put(key, identity, until)
         record["principal"] = identity.arn
-        mapped = map_identity(snapshot, caller_identity(identity))
+        caller = caller_identity(identity)
+        if self.resolve_instance is not None:
+            snapshot = await run_in_threadpool(self._learn_instance, snapshot, caller)
+        mapped = map_identity(snapshot, caller)
         if not isinstance(mapped, Mapped):
             return unauthenticated(api_version, mapped.reason), {**record, "reason": mapped.reason}
         record.update(user=mapped.user.username, groups=list(mapped.user.groups), authenticated=True,

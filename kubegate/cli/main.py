@@ -76,8 +76,11 @@ def main() -> None:
 @click.option("--sts-region", "sts_regions", multiple=True,
               help="An AWS region whose STS may verify tokens presigned for AWS (repeatable; the data dir's region "
                    "is always allowed, and kubegate's own STS).")
+@click.option("--ec2-lookup", is_flag=True,
+              help="Resolve {{EC2PrivateDNSName}} of unregistered instances with EC2 DescribeInstances "
+                   "(the server's AWS configuration; AWS_ENDPOINT_URL_EC2 is honoured).")
 def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
-       audit_log: str, sts_regions: tuple[str, ...]) -> None:
+       audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start."""
     from kubegate.server import build, serve
 
@@ -88,7 +91,7 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
         raise click.ClickException(str(exc)) from None
     try:
         kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds,
-                         audit_log=audit_log, sts_regions=frozenset(sts_regions))
+                         audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup)
     except ValueError as exc:  # e.g. a region that is not one of the partition's
         raise click.ClickException(str(exc)) from None
     click.echo(

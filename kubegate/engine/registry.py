@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 from kubegate.domain.aws_auth import AwsAuth, AwsAuthError, parse_config_map_yaml
 from kubegate.engine.snapshot import ClusterSnapshot, build_snapshot
@@ -49,11 +50,11 @@ class SnapshotRegistry:
             with self.store.transaction() as tx:
                 if INSTANCES in names or not self._instances:
                     self._instances = tx.instances()
-                targets = set(self._snapshots) if INSTANCES in names else set()
-                targets |= names - {INSTANCES}
                 revisions = tx.revisions()
-                fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in targets}
+                fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in names - {INSTANCES}}
             snapshots = dict(self._snapshots)
+            if INSTANCES in names:  # the registry is shared: hand it to every snapshot, no rebuild
+                snapshots = {n: replace(s, instances=self._instances) for n, s in snapshots.items()}
             for name, snapshot in fresh.items():
                 if snapshot is None:
                     snapshots.pop(name, None)
