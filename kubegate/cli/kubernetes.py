@@ -128,4 +128,6 @@ def webhook_config(data_dir: Path, cluster_name: str, out_dir: Path, server: str
     click.echo(f"--authentication-token-webhook-config-file={written['authenticate']}")
     click.echo("--authentication-token-webhook-version=v1")
     click.echo("--authentication-token-webhook-cache-ttl=2m")
-    click.echo(f"# with the authorization webhook: --authorization-webhook-config-file={written['authorize']}")
+    click.echo("--authorization-mode=Node,RBAC,Webhook")
+    click.echo(f"--authorization-webhook-config-file={written['authorize']}")
+    click.echo("--authorization-webhook-version=v1")
