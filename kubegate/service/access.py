@@ -261,8 +261,9 @@ class AccessService:
         return cluster
 
     def clusters_with_credentials(self) -> list[Cluster]:
+        """Clusters whose live aws-auth kubegate follows (one cheap query when there are none)."""
         with self.store.transaction() as tx:
-            found = (tx.cluster(name) for name in tx.cluster_names())
+            found = (tx.cluster(name) for name in tx.credentialed_cluster_names())
             return [c for c in found if c is not None and c.endpoint and c.api_token_ciphertext]
 
     def set_aws_auth(self, name: str, document: str, source: str) -> int:

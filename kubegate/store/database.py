@@ -131,6 +131,11 @@ class Transaction:
     def cluster_names(self) -> list[str]:
         return list(self.db.execute(select(t.clusters.c.name).order_by(t.clusters.c.name)).scalars())
 
+    def credentialed_cluster_names(self) -> list[str]:
+        c = t.clusters.c
+        query = select(c.name).where(c.endpoint.is_not(None), c.api_token_ciphertext.is_not(None)).order_by(c.name)
+        return list(self.db.execute(query).scalars())
+
     def add_cluster(self, cluster: Cluster) -> None:
         self.touch(cluster.name)
         self.db.execute(insert(t.clusters).values(name=cluster.name, **self._cluster_columns(cluster)))
