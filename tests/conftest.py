@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,20 @@ class Server:
             name, _, value = line.removeprefix("export ").partition("=")
             env[name] = value.strip("'")
         return env
+
+
+def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """``check()`` once it is truthy, else its last result after ``timeout`` seconds.
+
+    For changes another process commits (the CLI writing the database): the server's
+    snapshots pick them up within its 2-second sync.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
 
 
 def trust_policy(principal: str) -> str:

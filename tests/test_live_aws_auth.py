@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from conftest import BIN, Server, ensure_role, trust_policy
+from conftest import BIN, Server, ensure_role, eventually, trust_policy
 from kubegate import pki
 from test_aws_auth_watch import TOKEN, StandInApiserver
 from test_token_webhook import Apiserver, assume, token_for, user_key
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.2)
 
 
 def test_live_aws_auth_is_followed(server: Server, tmp_path: Path) -> None:

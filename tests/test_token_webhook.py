@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import BIN, SAMPLES, Server, ensure_role, trust_policy
+from conftest import BIN, SAMPLES, Server, ensure_role, eventually, trust_policy
 from kubegate.identity import token_maker
 
 
@@ -144,14 +144,11 @@ def test_node_entry_resolves_the_private_dns_name(server: Server, wh: Apiserver)
     subprocess.run([str(BIN / "kubegate"), "nodes", "register", "--data-dir", str(server.data_dir),
                     "--instance-id", "i-0123456789abcdef0", "--private-dns-name", "ip-10-0-0-1.ec2.internal"],
                    check=True, capture_output=True)
-    server.client("eks").list_clusters()  # any write or the 2 s sync picks the registry up
-    for _ in range(50):
-        status = wh.status(token_for(server, node, "wh"))
-        if status["authenticated"]:
-            break
-        import time
+    def registered() -> dict[str, Any] | None:
+        answer = wh.status(token_for(server, node, "wh"))
+        return answer if answer["authenticated"] else None
 
-        time.sleep(0.1)
+    status = eventually(registered)  # the CLI wrote the database; the server's sync picks it up
     assert status["user"]["username"] == "system:node:ip-10-0-0-1.ec2.internal"
     assert status["user"]["groups"] == ["system:nodes"]
 
@@ -181,22 +178,22 @@ def test_aws_auth_and_modes(server: Server, wh: Apiserver, tmp_path: Path) -> No
     bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: aws-auth, namespace: kube-system}\n"
                    "data:\n  mapRoles: |\n    - rolearn: [unclosed\n")
     kubegate = [str(BIN / "kubegate"), "awsauth", "set", "--data-dir", str(server.data_dir), "--cluster", "wh"]
-    refused = subprocess.run([*kubegate, "-f", str(bad)], capture_output=True, text=True)
-    assert refused.returncode != 0 and "mapRoles" in refused.stderr and "line" in refused.stderr
     subprocess.run([*kubegate, "-f", str(path)], check=True, capture_output=True)
     server.client("eks").create_access_entry(clusterName="wh", principalArn=both["Arn"], kubernetesGroups=["readers"])
 
     def status(role_arn: str) -> dict[str, Any]:
         token = token_for(server, assume(server, (access_key, secret), role_arn, "dave"), "wh")
-        for _ in range(50):  # the CLI wrote the database; the server's sync picks it up within seconds
-            result = wh.status(token)
-            if result["authenticated"] or "not mapped" not in result.get("error", ""):
-                return result
-            import time
 
-            time.sleep(0.1)
-        return result
+        def settled() -> dict[str, Any] | None:
+            answer = wh.status(token)
+            return answer if answer["authenticated"] or "not mapped" not in answer["error"] else None
 
+        return eventually(settled) or wh.status(token)
+
+    assert status(mapped["Arn"])["user"]["username"] == "mapped:dave"
+    # An invalid version is refused with its line and reason; the stored one keeps serving.
+    refused = subprocess.run([*kubegate, "-f", str(bad)], capture_output=True, text=True)
+    assert refused.returncode != 0 and "mapRoles" in refused.stderr and "line" in refused.stderr
     assert status(mapped["Arn"])["user"]["username"] == "mapped:dave"
     by_user = wh.status(token_for(server, mapped_user_key[:2], "wh"))
     assert (by_user["user"]["username"], by_user["user"]["groups"]) == ("erin", ["editors"])

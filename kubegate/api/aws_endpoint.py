@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,7 +23,7 @@ from starlette.responses import Response
 
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.restjson import HttpResponse
-from kubegate.api.wire import RawRequest, Wire, form_params
+from kubegate.api.wire import RawRequest, Wire
 from kubegate.domain import errors as domain
 from kubegate.domain.caller import Caller
 from kubegate.identity.access_keys import AccessKeys
@@ -101,8 +102,8 @@ class AwsEndpoint:
         """Which service's wire format an answer takes, before the signature is trusted."""
         scope = _SCOPE_SERVICE.search(raw.headers.get("authorization", ""))
         service = scope.group(1) if scope else None
-        if service is None:
-            credential = form_params(RawRequest(raw.method, raw.raw_path, raw.raw_query, {}, b"")).get("X-Amz-Credential")
+        if service is None:  # a presigned URL names its scope in the query string
+            credential = parse_qs(raw.raw_query).get("X-Amz-Credential")
             service = credential[0].split("/")[3] if credential and credential[0].count("/") >= 4 else None
         if service in self.apis:
             return self.apis[service]

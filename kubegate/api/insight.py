@@ -17,7 +17,7 @@ from kubegate.domain import rbac
 from kubegate.domain.arns import PrincipalKind, parse_principal_arn
 from kubegate.domain.aws_auth import CallerIdentity
 from kubegate.domain.caller import Caller
-from kubegate.domain.errors import DomainError
+from kubegate.domain.errors import AccessDenied, DomainError
 from kubegate.engine.explain import explain, who_can
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.access_keys import AccessKeys
@@ -74,7 +74,7 @@ class Insight:
         except SigV4Error as exc:
             return JSONResponse({"message": exc.message, "code": exc.code}, status_code=exc.status)
         except DomainError as exc:
-            status = 403 if type(exc).__name__ == "AccessDenied" else 400
+            status = 403 if isinstance(exc, AccessDenied) else 400
             return JSONResponse({"message": exc.message}, status_code=status)
         except BadQuery as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
