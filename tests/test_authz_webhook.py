@@ -129,9 +129,32 @@ def test_every_sample_gets_a_well_formed_answer(authz: Apiserver, name: str) -> 
 
 
 def test_malformed_reviews(authz: Apiserver) -> None:
-    for body in (b"{nope", b'{"kind": "TokenReview"}', b'{"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"}'):
+    for body in (b"{nope", b'{"kind": "TokenReview"}', b'{"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1"}',
+                 b'{"kind": "SubjectAccessReview\xff"}', b"[]", b""):
         response = authz.client.post(authz.authz_url, content=body, headers={"Content-Type": "application/json"})
-        assert response.status_code == 400 and response.json()["status"]["allowed"] is False
+        assert response.status_code == 400, body
+        document = response.json()
+        assert document["kind"] == "SubjectAccessReview" and document["status"]["allowed"] is False, body
+        assert document["status"]["reason"] and "denied" not in document["status"]
+
+
+def test_oversized_reviews_are_refused_in_the_callers_format(authz: Apiserver) -> None:
+    padding = {"padding": "x" * 70_000}
+    for url, status_key in ((authz.authz_url, "allowed"), (authz.url, "authenticated")):
+        response = authz.client.post(url, json={**sample("v1.36-sar-request-resource-create.json"), **padding})
+        assert response.status_code == 400
+        assert response.json()["status"][status_key] is False and "over 65536 bytes" in response.text
+
+
+def test_odd_extra_values_get_no_policy(authz: Apiserver, editor: dict[str, Any]) -> None:
+    """Extras that are not lists of strings never select an entry (and never crash the webhook)."""
+    attributes = {"namespace": "team-a", "verb": "get", "version": "v1", "resource": "pods"}
+    numbers = {**editor, "extra": {key: [7] for key in editor["extra"]}}
+    assert review(authz, sar(numbers, attributes))["allowed"] is False
+    not_lists = sar(editor, attributes)
+    not_lists["spec"]["extra"] = {"arn": "x"}
+    response = authz.client.post(authz.authz_url, json=not_lists)
+    assert response.status_code == 400 and "extra" in response.json()["status"]["reason"]
 
 
 def test_audit_log_records_decisions_without_tokens(server: Server, authz: Apiserver, editor: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The ASGI application: health, the Kubernetes webhooks, and the AWS endpoint for the rest."""
+"""The ASGI application: the Kubernetes webhooks on a short path of their own; health, insight
+and the AWS endpoint for the rest, on Starlette."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_endpoint import AwsEndpoint
 from kubegate.api.insight import Insight
 from kubegate.api.token_webhook import TokenWebhook
+from kubegate.api.webhook_routes import ASGIApp, WebhookRoutes
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
 
@@ -26,18 +28,17 @@ def create_app(
     insight: Insight,
     *,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
-) -> Starlette:
+) -> ASGIApp:
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(
+    rest = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/k8s/clusters/{name}/authenticate", webhook.authenticate, methods=["POST"]),
-            Route("/k8s/clusters/{name}/authorize", authorizer.authorize, methods=["POST"]),
             Route("/kubegate/clusters/{name}/explain", insight.explain, methods=["GET"]),
             Route("/kubegate/clusters/{name}/who-can", insight.who_can, methods=["GET"]),
             Route("/{path:path}", aws.endpoint, methods=ALL_METHODS),
         ],
         lifespan=lifespan,
     )
+    return WebhookRoutes({"authenticate": webhook, "authorize": authorizer}, rest)

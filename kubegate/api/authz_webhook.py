@@ -10,39 +10,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
+from kubegate.api.webhook_routes import Reply, Scope
 from kubegate.domain import rbac
 from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import CallerIdentity, TemplateError
 from kubegate.domain.policies import catalogue
-from kubegate.engine.mapping import render_entry
+from kubegate.engine.mapping import entry_username
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
 
 SAR_VERSIONS = ("authorization.k8s.io/v1", "authorization.k8s.io/v1beta1")
 PRINCIPAL_ID_KEYS = ("sigs.k8s.io/aws-iam-authenticator/principalId", "principalId")
-MAX_REVIEW = 64 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     user: str
     groups: tuple[str, ...]
     uid: str
-    extra: Mapping[str, tuple[str, ...]]
+    extra: Mapping[str, list[Any]]  # as the review gave it: only the few keys read here are looked at
 
     def first(self, *keys: str) -> str:
+        """The first value of the first of ``keys`` present; "" if none, or if it is not a string."""
         for key in keys:
             values = self.extra.get(key)
             if values:
-                return values[0]
+                return values[0] if isinstance(values[0], str) else ""
         return ""
 
 
@@ -55,7 +53,7 @@ def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
         raise ValueError("SubjectAccessReview spec.extra must map strings to lists")
     subject = Subject(
         user=_text(spec.get("user")), groups=tuple(spec.get(groups_key) or ()), uid=_text(spec.get("uid")),
-        extra={str(k): tuple(str(i) for i in v) for k, v in extra.items()},
+        extra=extra,
     )
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if isinstance(resource, dict):
@@ -76,10 +74,14 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def answer(api_version: str, allowed: bool, reason: str, status_code: int = 200) -> Response:
+def answer(api_version: str, allowed: bool, reason: str, status_code: int = 200) -> Reply:
     status = {"allowed": allowed, "reason": reason}
-    return JSONResponse({"apiVersion": api_version, "kind": "SubjectAccessReview", "status": status},
-                        status_code=status_code)
+    return status_code, {"apiVersion": api_version, "kind": "SubjectAccessReview", "status": status}
+
+
+def attributes_of(request: rbac.Request) -> dict[str, str]:
+    """The request's attributes for the audit log (dataclasses.asdict costs more than the decision)."""
+    return {field: getattr(request, field) for field in request.__slots__}
 
 
 def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry | None, str]:
@@ -97,14 +99,16 @@ def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry 
     account = arn.split(":")[4] if arn.count(":") >= 5 else ""
     if subject.uid != f"aws-iam-authenticator:{account}:{principal_id}":
         return None, "the user's uid does not match its IAM principal (impersonated?); access policies do not apply"
-    caller = CallerIdentity(arn=arn, canonical_arn=canonical, account=account, user_id=principal_id,
-                            session_name=subject.first("sessionName") or None,
-                            access_key_id=subject.first("accessKeyId") or None)
-    try:
-        expected = render_entry(entry, caller, snapshot)
-    except TemplateError as exc:
-        return None, exc.message
-    if expected.username != subject.user:
+    expected = entry.username
+    if "{{" in expected:  # a templated username: render it for this caller, as the token webhook did
+        caller = CallerIdentity(arn=arn, canonical_arn=canonical, account=account, user_id=principal_id,
+                                session_name=subject.first("sessionName") or None,
+                                access_key_id=subject.first("accessKeyId") or None)
+        try:
+            expected = entry_username(entry, caller, snapshot)
+        except TemplateError as exc:
+            return None, exc.message
+    if expected != subject.user:
         return None, (f"user {subject.user!r} is not the username access entry {entry.principal_arn} gives "
                       "(impersonated?); access policies do not apply")
     return entry, ""
@@ -115,22 +119,21 @@ class AuthorizationWebhook:
         self.registry = registry
         self.audit = audit
 
-    async def authorize(self, request: Request) -> Response:
+    def failure(self, reason: str) -> dict[str, Any]:
+        return answer(SAR_VERSIONS[0], False, reason)[1]
+
+    async def handle(self, cluster: str, body: bytes, scope: Scope) -> Reply:
         started = time.perf_counter()
-        cluster = request.path_params["name"]
-        body = await request.body()
-        if len(body) > MAX_REVIEW:
-            return answer(SAR_VERSIONS[0], False, "SubjectAccessReview too large", 400)
         try:
             api_version, subject, attributes = parse_sar(body)
         except ValueError as exc:
             return answer(SAR_VERSIONS[0], False, str(exc), 400)
-        if not caller_is_cluster(request.scope, cluster):
+        if not caller_is_cluster(scope, cluster):
             return answer(api_version, False, f"a client certificate issued by kubegate for cluster {cluster} is required", 403)
         allowed, reason = self.decide(cluster, subject, attributes)
         self.audit.record(
             "authorization", cluster=cluster, user=subject.user, principal=subject.first("arn") or None,
-            request=asdict(attributes), allowed=allowed, reason=reason,
+            request=attributes_of(attributes), allowed=allowed, reason=reason,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return answer(api_version, allowed, reason)

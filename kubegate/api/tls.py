@@ -9,11 +9,11 @@ cluster's kube-apiserver is calling.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 ASGIApp = Any
 
@@ -43,7 +43,9 @@ class _WithClientSubject:
         await self.app(scope, receive, send)
 
 
-class ClientCertificateH11Protocol(H11Protocol):
+class ClientCertificateHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (the fast one, with uvloop), handing on the client's certificate."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.app = _WithClientSubject(self.app, _subject(transport))
@@ -69,8 +71,8 @@ def load_review(body: bytes, kind: str, versions: tuple[str, ...]) -> tuple[str,
     400 whichever one it was sent to.
     """
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise ValueError(f"expected a request body to be a {kind} (invalid JSON)") from None
     if not isinstance(document, dict) or document.get("kind") != kind:
         raise ValueError(f"expected a request body to be a {kind}")

@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
+from kubegate.api.webhook_routes import Reply, Scope
 from kubegate.domain.aws_auth import CallerIdentity, ec2_instance_id
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
@@ -29,7 +28,6 @@ from kubegate.engine.snapshot import ClusterSnapshot
 from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
 
 TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
-MAX_REVIEW = 64 * 1024
 CACHE_SIZE = 10_000
 
 
@@ -78,11 +76,11 @@ def review(api_version: str, status: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": "TokenReview", "metadata": {}, "status": status}
 
 
-def unauthenticated(api_version: str, reason: str, status_code: int = 200) -> Response:
-    return JSONResponse(review(api_version, {"authenticated": False, "error": reason}), status_code=status_code)
+def unauthenticated(api_version: str, reason: str, status_code: int = 200) -> Reply:
+    return status_code, review(api_version, {"authenticated": False, "error": reason})
 
 
-def authenticated(api_version: str, identity: StsIdentity, mapped: Mapped, audiences: list[str] | None) -> Response:
+def authenticated(api_version: str, identity: StsIdentity, mapped: Mapped, audiences: list[str] | None) -> Reply:
     user: dict[str, Any] = {
         "username": mapped.user.username,
         "uid": f"aws-iam-authenticator:{identity.account}:{identity.principal_id}",
@@ -100,7 +98,7 @@ def authenticated(api_version: str, identity: StsIdentity, mapped: Mapped, audie
     status: dict[str, Any] = {"authenticated": True, "user": user}
     if audiences:
         status["audiences"] = audiences
-    return JSONResponse(review(api_version, status))
+    return 200, review(api_version, status)
 
 
 def parse_review(body: bytes) -> tuple[str, str, list[str] | None]:
@@ -138,24 +136,23 @@ class TokenWebhook:
         self.register_instance(instance, name)  # commits; the registry rebuilds before this returns
         return self.registry.snapshot(snapshot.name) or snapshot
 
-    async def authenticate(self, request: Request) -> Response:
+    def failure(self, reason: str) -> dict[str, Any]:
+        return unauthenticated(TOKEN_REVIEW_VERSIONS[0], reason)[1]
+
+    async def handle(self, cluster: str, body: bytes, scope: Scope) -> Reply:
         started = time.perf_counter()
-        response, record = await self._authenticate(request)
+        reply, record = await self._authenticate(cluster, body, scope)
         if record is not None:
             self.audit.record("authentication", **record, latency_ms=round((time.perf_counter() - started) * 1000, 3))
-        return response
+        return reply
 
-    async def _authenticate(self, request: Request) -> tuple[Response, dict[str, Any] | None]:
+    async def _authenticate(self, cluster: str, body: bytes, scope: Scope) -> tuple[Reply, dict[str, Any] | None]:
         """The answer, and what the audit log records of it (never the token)."""
-        cluster = request.path_params["name"]
-        body = await request.body()
-        if len(body) > MAX_REVIEW:
-            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], "TokenReview too large", 400), None
         try:
             api_version, token, audiences = parse_review(body)
         except ValueError as exc:
             return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400), None
-        if not caller_is_cluster(request.scope, cluster):
+        if not caller_is_cluster(scope, cluster):
             reason = f"a client certificate issued by kubegate for cluster {cluster} is required"
             return unauthenticated(api_version, reason, 403), None
         record: dict[str, Any] = {"cluster": cluster, "principal": None, "user": None, "authenticated": False}

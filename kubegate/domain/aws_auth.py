@@ -155,6 +155,8 @@ def kubernetes_user(mapping: IdentityMapping, identity: CallerIdentity, *,
 
 def _render_one(template: str, what: str, identity: CallerIdentity, dns_name: str | None) -> str:
     """Plain replacement in AIA's order; unknown ``{{…}}`` text stays literal."""
+    if "{{" not in template:  # most usernames and groups: nothing to replace
+        return template
     if EC2_PRIVATE_DNS_NAME in template:
         instance_id = ec2_instance_id(identity)
         if instance_id is None:

@@ -73,6 +73,11 @@ def render_entry(entry: AccessEntry, caller: CallerIdentity, snapshot: ClusterSn
     return _render(entry.username, entry.kubernetes_groups, caller, snapshot)
 
 
+def entry_username(entry: AccessEntry, caller: CallerIdentity, snapshot: ClusterSnapshot) -> str:
+    """Only the username an access entry makes of a caller: what the authorizer checks a review's user against."""
+    return _render(entry.username, (), caller, snapshot).username
+
+
 def _render(username: str, groups: tuple[str, ...], caller: CallerIdentity, snapshot: ClusterSnapshot) -> KubernetesUser:
     dns = _dns_name(caller, snapshot) if "{{EC2PrivateDNSName}}" in username else None
     return render(username, groups, caller, ec2_private_dns_name=dns)
