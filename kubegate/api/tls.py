@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-ASGIApp = Any
+from kubegate.api.webhook_routes import ASGIApp
 
 
 def _subject(transport: asyncio.BaseTransport) -> dict[str, str] | None:
