@@ -18,7 +18,7 @@ from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.api.webhook_routes import Reply, Scope
 from kubegate.domain import rbac
 from kubegate.domain.access_entries import AccessEntry
-from kubegate.domain.aws_auth import CallerIdentity, TemplateError
+from kubegate.domain.aws_auth import CallerIdentity, TemplateError, is_template
 from kubegate.domain.policies import catalogue
 from kubegate.engine.mapping import entry_username
 from kubegate.engine.registry import SnapshotRegistry
@@ -100,7 +100,7 @@ def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry 
     if subject.uid != f"aws-iam-authenticator:{account}:{principal_id}":
         return None, "the user's uid does not match its IAM principal (impersonated?); access policies do not apply"
     expected = entry.username
-    if "{{" in expected:  # a templated username: render it for this caller, as the token webhook did
+    if is_template(expected):  # render it for this caller, as the token webhook did
         caller = CallerIdentity(arn=arn, canonical_arn=canonical, account=account, user_id=principal_id,
                                 session_name=subject.first("sessionName") or None,
                                 access_key_id=subject.first("accessKeyId") or None)

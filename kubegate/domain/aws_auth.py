@@ -153,9 +153,14 @@ def kubernetes_user(mapping: IdentityMapping, identity: CallerIdentity, *,
     return render(mapping.username, mapping.groups, identity, ec2_private_dns_name=ec2_private_dns_name)
 
 
+def is_template(text: str) -> bool:
+    """Whether rendering could change ``text``: a caller's identity is needed only then."""
+    return "{{" in text
+
+
 def _render_one(template: str, what: str, identity: CallerIdentity, dns_name: str | None) -> str:
     """Plain replacement in AIA's order; unknown ``{{…}}`` text stays literal."""
-    if "{{" not in template:  # most usernames and groups: nothing to replace
+    if not is_template(template):  # most usernames and groups
         return template
     if EC2_PRIVATE_DNS_NAME in template:
         instance_id = ec2_instance_id(identity)

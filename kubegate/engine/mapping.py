@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import (
+    EC2_PRIVATE_DNS_NAME,
     CallerIdentity,
     KubernetesUser,
     TemplateError,
@@ -79,7 +80,7 @@ def entry_username(entry: AccessEntry, caller: CallerIdentity, snapshot: Cluster
 
 
 def _render(username: str, groups: tuple[str, ...], caller: CallerIdentity, snapshot: ClusterSnapshot) -> KubernetesUser:
-    dns = _dns_name(caller, snapshot) if "{{EC2PrivateDNSName}}" in username else None
+    dns = _dns_name(caller, snapshot) if EC2_PRIVATE_DNS_NAME in username else None
     return render(username, groups, caller, ec2_private_dns_name=dns)
 
 
