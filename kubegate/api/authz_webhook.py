@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
@@ -25,11 +24,11 @@ from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
 
 SAR_VERSIONS = ("authorization.k8s.io/v1", "authorization.k8s.io/v1beta1")
+RESOURCE_FIELDS = rbac.ResourceRequest._fields
 PRINCIPAL_ID_KEYS = ("sigs.k8s.io/aws-iam-authenticator/principalId", "principalId")
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
+class Subject(NamedTuple):
     user: str
     groups: tuple[str, ...]
     uid: str
@@ -57,11 +56,8 @@ def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
     )
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if isinstance(resource, dict):
-        request: rbac.Request = rbac.ResourceRequest(
-            namespace=_text(resource.get("namespace")), verb=_text(resource.get("verb")),
-            group=_text(resource.get("group")), version=_text(resource.get("version")),
-            resource=_text(resource.get("resource")), subresource=_text(resource.get("subresource")),
-            name=_text(resource.get("name")),
+        request: rbac.Request = rbac.ResourceRequest._make(
+            value if isinstance(value := resource.get(field), str) else "" for field in RESOURCE_FIELDS
         )
     elif isinstance(non_resource, dict):
         request = rbac.NonResourceRequest(path=_text(non_resource.get("path")), verb=_text(non_resource.get("verb")))
@@ -77,11 +73,6 @@ def _text(value: Any) -> str:
 def answer(api_version: str, allowed: bool, reason: str, status_code: int = 200) -> Reply:
     status = {"allowed": allowed, "reason": reason}
     return status_code, {"apiVersion": api_version, "kind": "SubjectAccessReview", "status": status}
-
-
-def attributes_of(request: rbac.Request) -> dict[str, str]:
-    """The request's attributes for the audit log (dataclasses.asdict costs more than the decision)."""
-    return {field: getattr(request, field) for field in request.__slots__}
 
 
 def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry | None, str]:
@@ -133,7 +124,7 @@ class AuthorizationWebhook:
         allowed, reason = self.decide(cluster, subject, attributes)
         self.audit.record(
             "authorization", cluster=cluster, user=subject.user, principal=subject.first("arn") or None,
-            request=attributes_of(attributes), allowed=allowed, reason=reason,
+            request=attributes._asdict(), allowed=allowed, reason=reason,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return answer(api_version, allowed, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from kubegate.domain.errors import InvalidParameter
 
@@ -59,7 +60,7 @@ class PrincipalArn:
     path: str
     name: str
 
-    @property
+    @cached_property  # every allowed review names its entry's ARN
     def arn(self) -> str:
         if self.kind is PrincipalKind.ROOT:
             return f"arn:{self.partition}:iam::{self.account}:root"
