@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar
+from typing import NamedTuple, TypeAlias, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -42,9 +42,10 @@ class TemplateError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class CallerIdentity:
-    """What the token verifier established about the caller (``iam-token.md`` §2.2)."""
+class CallerIdentity(NamedTuple):
+    """What the token verifier established about the caller (``iam-token.md`` §2.2).
+
+    A named tuple: both webhooks build one per review, at half a frozen dataclass's cost."""
 
     arn: str
     canonical_arn: str
@@ -141,8 +142,8 @@ def render(mapping_username: str, groups: Sequence[str], identity: CallerIdentit
            ec2_private_dns_name: str | None) -> KubernetesUser:
     """Templates apply to the username and every group. An empty username stays empty: AIA
     has no default for aws-auth items."""
-    username = _render_one(mapping_username, "username", identity, ec2_private_dns_name)
-    return KubernetesUser(username, tuple(_render_one(g, "group", identity, ec2_private_dns_name) for g in groups))
+    username = render_template(mapping_username, "username", identity, ec2_private_dns_name)
+    return KubernetesUser(username, tuple(render_template(g, "group", identity, ec2_private_dns_name) for g in groups))
 
 
 def kubernetes_user(mapping: IdentityMapping, identity: CallerIdentity, *,
@@ -158,8 +159,8 @@ def is_template(text: str) -> bool:
     return "{{" in text
 
 
-def _render_one(template: str, what: str, identity: CallerIdentity, dns_name: str | None) -> str:
-    """Plain replacement in AIA's order; unknown ``{{…}}`` text stays literal."""
+def render_template(template: str, what: str, identity: CallerIdentity, dns_name: str | None) -> str:
+    """One username or group: plain replacement in AIA's order; unknown ``{{…}}`` text stays literal."""
     if not is_template(template):  # most usernames and groups
         return template
     if EC2_PRIVATE_DNS_NAME in template:

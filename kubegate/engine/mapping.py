@@ -18,6 +18,7 @@ from kubegate.domain.aws_auth import (
     kubernetes_user,
     needs_ec2_private_dns_name,
     render,
+    render_template,
 )
 from kubegate.engine.snapshot import ClusterSnapshot
 
@@ -76,12 +77,15 @@ def render_entry(entry: AccessEntry, caller: CallerIdentity, snapshot: ClusterSn
 
 def entry_username(entry: AccessEntry, caller: CallerIdentity, snapshot: ClusterSnapshot) -> str:
     """Only the username an access entry makes of a caller: what the authorizer checks a review's user against."""
-    return _render(entry.username, (), caller, snapshot).username
+    return render_template(entry.username, "username", caller, _dns_for(entry.username, caller, snapshot))
 
 
 def _render(username: str, groups: tuple[str, ...], caller: CallerIdentity, snapshot: ClusterSnapshot) -> KubernetesUser:
-    dns = _dns_name(caller, snapshot) if EC2_PRIVATE_DNS_NAME in username else None
-    return render(username, groups, caller, ec2_private_dns_name=dns)
+    return render(username, groups, caller, ec2_private_dns_name=_dns_for(username, caller, snapshot))
+
+
+def _dns_for(username: str, caller: CallerIdentity, snapshot: ClusterSnapshot) -> str | None:
+    return _dns_name(caller, snapshot) if EC2_PRIVATE_DNS_NAME in username else None
 
 
 def _dns_name(caller: CallerIdentity, snapshot: ClusterSnapshot) -> str:
