@@ -9,7 +9,6 @@ with that access entry, so a user who merely claims those extras gets no policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from kubegate.api.audit import AuditLog
@@ -25,22 +24,22 @@ from kubegate.engine.snapshot import ClusterSnapshot
 
 SAR_VERSIONS = ("authorization.k8s.io/v1", "authorization.k8s.io/v1beta1")
 RESOURCE_FIELDS = rbac.ResourceRequest._fields
-PRINCIPAL_ID_KEYS = ("sigs.k8s.io/aws-iam-authenticator/principalId", "principalId")
+PRINCIPAL_ID_KEY = "sigs.k8s.io/aws-iam-authenticator/principalId"  # else "principalId", as AIA also sets
+EXTRA_SHAPE = "SubjectAccessReview spec.extra must map strings to lists"
 
 
 class Subject(NamedTuple):
+    """The reviewed user, and the IAM identity kubegate's token webhook put in its extra ("" where
+    absent, or not a string): read once here, since every check below needs it."""
+
     user: str
     groups: tuple[str, ...]
     uid: str
-    extra: Mapping[str, list[Any]]  # as the review gave it: only the few keys read here are looked at
-
-    def first(self, *keys: str) -> str:
-        """The first value of the first of ``keys`` present; "" if none, or if it is not a string."""
-        for key in keys:
-            values = self.extra.get(key)
-            if values:
-                return values[0] if isinstance(values[0], str) else ""
-        return ""
+    principal_id: str
+    arn: str
+    canonical_arn: str
+    session_name: str
+    access_key_id: str
 
 
 def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
@@ -48,11 +47,16 @@ def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
     api_version, spec = load_review(body, "SubjectAccessReview", SAR_VERSIONS)
     groups_key = "group" if api_version.endswith("v1beta1") else "groups"
     extra = spec.get("extra") or {}
-    if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
-        raise ValueError("SubjectAccessReview spec.extra must map strings to lists")
+    if not isinstance(extra, dict):
+        raise ValueError(EXTRA_SHAPE)
+    for values in extra.values():
+        if not isinstance(values, list):
+            raise ValueError(EXTRA_SHAPE)
     subject = Subject(
         user=_text(spec.get("user")), groups=tuple(spec.get(groups_key) or ()), uid=_text(spec.get("uid")),
-        extra=extra,
+        principal_id=_first(extra, PRINCIPAL_ID_KEY) or _first(extra, "principalId"), arn=_first(extra, "arn"),
+        canonical_arn=_first(extra, "canonicalArn"), session_name=_first(extra, "sessionName"),
+        access_key_id=_first(extra, "accessKeyId"),
     )
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if isinstance(resource, dict):
@@ -66,6 +70,11 @@ def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
     return api_version, subject, request
 
 
+def _first(extra: dict[str, list[Any]], key: str) -> str:
+    values = extra.get(key)
+    return values[0] if values and isinstance(values[0], str) else ""
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -77,13 +86,12 @@ def answer(api_version: str, allowed: bool, reason: str, status_code: int = 200)
 
 def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry | None, str]:
     """The subject's access entry, if kubegate authenticated it and nothing in its identity disagrees."""
-    principal_id = subject.first(*PRINCIPAL_ID_KEYS)
-    arn = subject.first("arn")
+    principal_id, arn = subject.principal_id, subject.arn
     if not principal_id or not arn:
         return None, f"user {subject.user!r} was not authenticated by kubegate (no IAM principal in extra)"
     if not snapshot.mode.uses_access_entries:
         return None, f"cluster {snapshot.name} is in {snapshot.mode.value} mode: access policies do not apply"
-    canonical = subject.first("canonicalArn")
+    canonical = subject.canonical_arn
     entry = snapshot.entries_by_id.get(principal_id) or snapshot.entries_by_arn.get(canonical.lower())
     if entry is None:
         return None, f"no access entry for {arn}; left to RBAC for groups {list(subject.groups)}"
@@ -93,8 +101,8 @@ def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry 
     expected = entry.username
     if is_template(expected):  # render it for this caller, as the token webhook did
         caller = CallerIdentity(arn=arn, canonical_arn=canonical, account=account, user_id=principal_id,
-                                session_name=subject.first("sessionName") or None,
-                                access_key_id=subject.first("accessKeyId") or None)
+                                session_name=subject.session_name or None,
+                                access_key_id=subject.access_key_id or None)
         try:
             expected = entry_username(entry, caller, snapshot)
         except TemplateError as exc:
@@ -123,7 +131,7 @@ class AuthorizationWebhook:
             return answer(api_version, False, f"a client certificate issued by kubegate for cluster {cluster} is required", 403)
         allowed, reason = self.decide(cluster, subject, attributes)
         self.audit.record(
-            "authorization", cluster=cluster, user=subject.user, principal=subject.first("arn") or None,
+            "authorization", cluster=cluster, user=subject.user, principal=subject.arn or None,
             request=attributes._asdict(), allowed=allowed, reason=reason,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
