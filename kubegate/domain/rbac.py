@@ -190,6 +190,7 @@ def describe_rule(rule: PolicyRule) -> str:
     return "{" + ", ".join(f"{key}:{_listing(values)}" for key, values in fields) + "}"
 
 
+@lru_cache(maxsize=1024)
 def _describe_scope(scope: AccessScope) -> str:
     return "cluster scope" if scope.type == ScopeType.CLUSTER else f"namespaces {_listing(scope.namespaces)}"
 
@@ -293,23 +294,21 @@ def _refusal(associations: Sequence[PolicyAssociation], request: Request,
              catalogue: Mapping[str, AccessPolicy]) -> str:
     """Name what nearly allowed the request (a policy whose rules cover it outside its scope), and any
     policy whose rules kubegate cannot know; else say plainly that nothing covers it."""
-    what = describe_request(request)
     if not associations:
-        return f"no access policy is associated, so none covers {what}"
+        return f"no access policy is associated, so none covers {describe_request(request)}"
     missed: list[str] = []
     hidden: list[str] = []
     for association in associations:
         policy = catalogue.get(association.policy_arn)
         if policy is None:
             hidden.append(f"{association.policy_arn} is not a known access policy")
-            continue
-        covered = _scope_match(association.scope, request) is not None
-        if not policy.rules_public:
-            if covered:
+        elif not policy.rules_public:
+            if _scope_match(association.scope, request) is not None:
                 hidden.append(f"{policy.name}'s rules are not public, so it grants nothing")
-        elif not covered and _index(policy).first_rule(request) is not None:
-            why = scope_allows(association.scope, request)[1]
-            missed.append(f"{policy.name} is scoped to {_describe_scope(association.scope)}: {why}")
+        elif _index(policy).first_rule(request) is not None:
+            covered, why = scope_allows(association.scope, request)
+            if not covered:
+                missed.append(f"{policy.name} is scoped to {_describe_scope(association.scope)}: {why}")
     if len(hidden) == len(associations):
         return "; ".join(hidden)
-    return "; ".join((missed or [f"no associated access policy covers {what}"]) + hidden)
+    return "; ".join((missed or [f"no associated access policy covers {describe_request(request)}"]) + hidden)
