@@ -99,6 +99,17 @@ def test_forged_identity_gets_no_policy(authz: Apiserver, editor: dict[str, Any]
     assert no_extra["allowed"] is False and "not authenticated by kubegate" in no_extra["reason"]
 
 
+def test_principal_id_is_read_from_either_extra_key(authz: Apiserver, editor: dict[str, Any]) -> None:
+    """aws-iam-authenticator sets both keys; a review carrying only the short one still finds the entry,
+    and the namespaced key, when present, is the one that counts."""
+    attributes = {"namespace": "team-a", "verb": "get", "version": "v1", "resource": "pods"}
+    aia_key = "sigs.k8s.io/aws-iam-authenticator/principalId"
+    short_only = {key: value for key, value in editor["extra"].items() if key != aia_key}
+    assert review(authz, sar({**editor, "extra": short_only}, attributes))["allowed"] is True
+    other = {**editor["extra"], aia_key: ["AROAOTHERPRINCIPAL"]}
+    assert review(authz, sar({**editor, "extra": other}, attributes))["allowed"] is False
+
+
 def test_cluster_admin_bootstrap_entry(server: Server, authz: Apiserver) -> None:
     root = authz.status(token_for(server, server.credentials(), "az"))["user"]
     for attributes, non_resource in (
