@@ -23,7 +23,7 @@ from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
 
 SAR_VERSIONS = ("authorization.k8s.io/v1", "authorization.k8s.io/v1beta1")
-RESOURCE_FIELDS = rbac.ResourceRequest._fields
+RESOURCE_FIELDS = rbac.ResourceRequest._fields  # named as in a review's resourceAttributes
 PRINCIPAL_ID_KEY = "sigs.k8s.io/aws-iam-authenticator/principalId"  # else "principalId", as AIA also sets
 EXTRA_SHAPE = "SubjectAccessReview spec.extra must map strings to lists"
 
