@@ -60,9 +60,7 @@ def parse_sar(body: bytes) -> tuple[str, Subject, rbac.Request]:
     )
     resource, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if isinstance(resource, dict):
-        request: rbac.Request = rbac.ResourceRequest._make(
-            value if isinstance(value := resource.get(field), str) else "" for field in RESOURCE_FIELDS
-        )
+        request: rbac.Request = rbac.ResourceRequest._make(_text(resource.get(field)) for field in RESOURCE_FIELDS)
     elif isinstance(non_resource, dict):
         request = rbac.NonResourceRequest(path=_text(non_resource.get("path")), verb=_text(non_resource.get("verb")))
     else:
