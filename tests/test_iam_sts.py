@@ -191,11 +191,11 @@ def test_eks_calls_are_authorized_by_identity_policies(server: Server, iam: Any)
     eks = server.client("eks")
     eks.create_cluster(name="authz", roleArn=iam.create_role(RoleName="r-eks", AssumeRolePolicyDocument=trust_policy(acct))["Role"]["Arn"],
                        resourcesVpcConfig={"subnetIds": ["s"]}, accessConfig={"authenticationMode": "API"})
+    key = new_user_with_key(server, iam, "u-dev")  # IAM refuses a trust policy naming a user that does not exist
     dev = iam.create_role(RoleName="r-dev", AssumeRolePolicyDocument=trust_policy(f"arn:aws:iam::{acct}:user/u-dev"))["Role"]
     cluster_arn = f"arn:aws:eks:us-east-1:{acct}:cluster/authz"
     iam.put_role_policy(RoleName="r-dev", PolicyName="eks-read",
                         PolicyDocument=allow("eks:ListAccessEntries", "eks:DescribeCluster", resource=cluster_arn))
-    key = new_user_with_key(server, iam, "u-dev")
     creds = server.client("sts", key=key).assume_role(RoleArn=dev["Arn"], RoleSessionName="alice")["Credentials"]
     as_dev = server.client("eks", key=(creds["AccessKeyId"], creds["SecretAccessKey"]),
                            aws_session_token=creds["SessionToken"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import botocore.session
@@ -15,7 +14,7 @@ from kubegate.api.awsproto.query import QueryProtocol
 from kubegate.api.awsproto.restjson import RestJsonProtocol
 from kubegate.api.wire import QueryWire, RestJsonWire
 from kubegate.domain import errors as d
-from kubegate.domain.caller import Caller
+from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
 from kubegate.identity.sts import StsService
@@ -54,12 +53,17 @@ def eks_api(service: AccessService, authorizer: Authorizer) -> AwsApi:
     assert isinstance(cluster_shape, StructureShape)
     handlers = eks.handlers(eks.EksPresenter(cluster_shape))
 
-    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def run(caller: Caller, operation: str, params: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
         handler = handlers.get(operation)
         if handler is None:
             raise AwsError("InvalidRequestException", f"kubegate does not implement the EKS operation {operation}")
-        authorizer.check(caller, f"eks:{operation}", eks.resource(service, operation, params))
-        return handler(service, caller, params, now)
+        resource = eks.resource(service, operation, params)
+        authorizer.check(caller, f"eks:{operation}", resource, facts,
+                         eks.condition_keys(service, operation, params, resource))
+        passed = eks.passed_role(operation, params)
+        if passed is not None:  # EKS is handed a role: the caller needs iam:PassRole on it, as on AWS
+            authorizer.check(caller, "iam:PassRole", passed, facts, iam.pass_role_keys("eks.amazonaws.com", resource))
+        return handler(service, caller, params, facts.now)
 
     return AwsApi("eks", RestJsonWire(RestJsonProtocol(model)), run, EKS_ERRORS)
 
@@ -67,12 +71,12 @@ def eks_api(service: AccessService, authorizer: Authorizer) -> AwsApi:
 def iam_api(service: IamService, authorizer: Authorizer) -> AwsApi:
     handlers = iam.handlers()
 
-    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def run(caller: Caller, operation: str, params: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
         handler = handlers.get(operation)
         if handler is None:
             raise AwsError("InvalidAction", f"kubegate does not implement the IAM operation {operation}", status=400)
-        resource = iam.resource(service.account, service.partition, operation, params, caller)
-        authorizer.check(caller, f"iam:{operation}", resource)
+        resource, keys = iam.authorization(service, operation, params, caller)
+        authorizer.check(caller, f"iam:{operation}", resource, facts, keys)
         return handler(service, caller, params)
 
     wire = QueryWire(QueryProtocol(_session.get_service_model("iam")))
@@ -83,11 +87,11 @@ def sts_api(service: StsService) -> AwsApi:
     """GetCallerIdentity needs no permission; AssumeRole checks trust and identity policies itself."""
     handlers = sts.handlers()
 
-    def run(caller: Caller, operation: str, params: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def run(caller: Caller, operation: str, params: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
         handler = handlers.get(operation)
         if handler is None:
             raise AwsError("InvalidAction", f"kubegate does not implement the STS operation {operation}", status=400)
-        return handler(service, caller, params)
+        return handler(service, caller, params, facts)
 
     wire = QueryWire(QueryProtocol(_session.get_service_model("sts")))
     return AwsApi("sts", wire, run, QUERY_ERRORS, query_protocol=True, internal_error="InternalFailure")

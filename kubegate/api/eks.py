@@ -15,6 +15,8 @@ from botocore.model import Shape, StructureShape
 
 from kubegate.domain.access_entries import AccessEntry, PolicyAssociation
 from kubegate.domain.caller import Caller
+from kubegate.api.eks_keys import eks_condition_keys
+from kubegate.domain.condition_keys import ActionKeys
 from kubegate.domain.clusters import Cluster, Update
 from kubegate.service.access import AccessService
 
@@ -253,6 +255,27 @@ def resource(service: AccessService, operation: str, params: Params) -> str:
     if "principalArn" in params and operation != "CreateAccessEntry":
         return service.entry_arn(str(cluster), str(params["principalArn"]))
     return service.cluster_arn(str(cluster))
+
+
+_NODE_ROLE_TYPES = frozenset({"EC2_LINUX", "EC2_WINDOWS"})
+
+
+def passed_role(operation: str, params: Params) -> str | None:
+    """The role an action hands to EKS (the cluster role; a node role of an EC2 access entry)."""
+    if operation == "CreateCluster":
+        return str(params["roleArn"])
+    if operation == "CreateAccessEntry" and params.get("type") in _NODE_ROLE_TYPES:
+        return str(params["principalArn"])
+    return None
+
+
+def condition_keys(service: AccessService, operation: str, params: Params, resource_arn: str) -> ActionKeys:
+    """The request's keys: the action's own, and those of the resource it acts on."""
+    entry = None
+    if ":access-entry/" in resource_arn and operation != "CreateAccessEntry":
+        entry = service.entry_for_authorization(str(params.get("clusterName")), str(params.get("principalArn")))
+    tags = service.resource_tags(resource_arn) if resource_arn != "*" else {}
+    return eks_condition_keys(operation, params, resource_tags=tags, entry=entry)
 
 
 def encode_certificate_authority(pem: bytes) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import quote
 
 from kubegate.domain.caller import Caller
-from kubegate.domain.errors import NoSuchEntity
+from kubegate.domain.condition_keys import ActionKeys, Keys, PrincipalType, principal_type, request_tag_keys, tag_keys
+from kubegate.domain.errors import InvalidInput, NoSuchEntity, ValidationError
 from kubegate.domain.iam import IamRole, IamUser, ManagedPolicy, OwnerKind
 from kubegate.identity.iam import IamService
 from kubegate.store.iam_rows import StoredAccessKey
@@ -17,15 +18,29 @@ Output = dict[str, Any]
 Handler = Callable[[IamService, Caller, Params], Output]
 
 
-def user(u: IamUser) -> Output:
-    return {"Path": u.path, "UserName": u.name, "UserId": u.id, "Arn": u.arn, "CreateDate": u.created_at}
+NON_USER_CREDENTIALS = "Must specify userName when calling with non-User credentials"
+# Accepted by the model, refused by kubegate rather than ignored: each would change who may do what.
+_UNSUPPORTED = {"PermissionsBoundary": "permissions boundaries", "MaxSigninSessionDuration": "console sign-in sessions"}
 
 
-def role(r: IamRole) -> Output:
+def _tag_list(tags: Mapping[str, str] | None) -> list[Output] | None:
+    return [{"Key": k, "Value": v} for k, v in tags.items()] if tags else None
+
+
+def _tag_map(tags: Any) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or ()}
+
+
+def user(u: IamUser, tags: Mapping[str, str] | None = None) -> Output:
+    return {"Path": u.path, "UserName": u.name, "UserId": u.id, "Arn": u.arn, "CreateDate": u.created_at,
+            "Tags": _tag_list(tags)}
+
+
+def role(r: IamRole, tags: Mapping[str, str] | None = None) -> Output:
     return {
         "Path": r.path, "RoleName": r.name, "RoleId": r.id, "Arn": r.arn, "CreateDate": r.created_at,
         "AssumeRolePolicyDocument": quote(r.trust_policy, safe=""),  # IAM returns policy documents URL-encoded
-        "Description": r.description, "MaxSessionDuration": r.max_session_duration,
+        "Description": r.description, "MaxSessionDuration": r.max_session_duration, "Tags": _tag_list(tags),
     }
 
 
@@ -45,12 +60,24 @@ def _listed(key: str, items: list[Any], marker: str | None) -> Output:
     return {key: items, "IsTruncated": marker is not None, "Marker": marker}
 
 
-def _target_user(caller: Caller, p: Params) -> str:
-    """Operations whose UserName is optional act on the calling user."""
+def _target_user(caller: Caller, p: Params) -> str | None:
+    """Operations whose UserName is optional act on the calling user, and the root's on the
+    root's own access keys (None); a role session must name the user."""
     name = p.get("UserName")
-    if name is None:
+    if name is not None:
+        return str(name)
+    kind = principal_type(caller)
+    if kind is PrincipalType.USER:
         return caller.principal_arn.rsplit("/", 1)[1]
-    return str(name)
+    if kind is PrincipalType.ROOT:
+        return None
+    raise ValidationError(NON_USER_CREDENTIALS)
+
+
+def _refuse_unsupported(p: Params) -> None:
+    for member, what in _UNSUPPORTED.items():
+        if p.get(member) is not None:
+            raise InvalidInput(f"kubegate does not support {what} ({member})")
 
 
 def _inline(kind: OwnerKind, owner_key: str) -> dict[str, Handler]:
@@ -93,10 +120,15 @@ def _inline(kind: OwnerKind, owner_key: str) -> dict[str, Handler]:
 
 def handlers() -> dict[str, Handler]:
     def create_user(s: IamService, c: Caller, p: Params) -> Output:
-        return {"User": user(s.create_user(p["UserName"], p.get("Path")))}
+        _refuse_unsupported(p)
+        tags = _tag_map(p.get("Tags"))
+        return {"User": user(s.create_user(p["UserName"], p.get("Path"), tags), tags)}
 
     def get_user(s: IamService, c: Caller, p: Params) -> Output:
-        return {"User": user(s.get_user(_target_user(c, p)))}
+        name = _target_user(c, p)
+        if name is None:  # the root: IAM answers with the account itself
+            return {"User": {"UserId": c.user_id, "Arn": c.arn, "CreateDate": s.root_created_at()}}
+        return {"User": user(s.get_user(name), s.tags_of(OwnerKind.USER, name))}
 
     def list_users(s: IamService, c: Caller, p: Params) -> Output:
         users, marker = s.list_users(p.get("PathPrefix"), p.get("Marker"), p.get("MaxItems"))
@@ -126,12 +158,14 @@ def handlers() -> dict[str, Handler]:
         return {}
 
     def create_role(s: IamService, c: Caller, p: Params) -> Output:
+        _refuse_unsupported(p)
+        tags = _tag_map(p.get("Tags"))
         created = s.create_role(p["RoleName"], p.get("Path"), p["AssumeRolePolicyDocument"], p.get("Description"),
-                                p.get("MaxSessionDuration"))
-        return {"Role": role(created)}
+                                p.get("MaxSessionDuration"), tags)
+        return {"Role": role(created, tags)}
 
     def get_role(s: IamService, c: Caller, p: Params) -> Output:
-        return {"Role": role(s.get_role(p["RoleName"]))}
+        return {"Role": role(s.get_role(p["RoleName"]), s.tags_of(OwnerKind.ROLE, p["RoleName"]))}
 
     def list_roles(s: IamService, c: Caller, p: Params) -> Output:
         roles, marker = s.list_roles(p.get("PathPrefix"), p.get("Marker"), p.get("MaxItems"))
@@ -146,11 +180,13 @@ def handlers() -> dict[str, Handler]:
         return {}
 
     def create_policy(s: IamService, c: Caller, p: Params) -> Output:
-        created = s.create_policy(p["PolicyName"], p.get("Path"), p["PolicyDocument"], p.get("Description"))
-        return {"Policy": policy(created, 0)}
+        tags = _tag_map(p.get("Tags"))
+        created = s.create_policy(p["PolicyName"], p.get("Path"), p["PolicyDocument"], p.get("Description"), tags)
+        return {"Policy": {**policy(created, 0), "Tags": _tag_list(tags)}}
 
     def get_policy(s: IamService, c: Caller, p: Params) -> Output:
-        return {"Policy": policy(*s.get_policy(p["PolicyArn"]))}
+        found = policy(*s.get_policy(p["PolicyArn"]))
+        return {"Policy": {**found, "Tags": _tag_list(s.tags_of(OwnerKind.POLICY, p["PolicyArn"]))}}
 
     def get_policy_version(s: IamService, c: Caller, p: Params) -> Output:
         found, _ = s.get_policy(p["PolicyArn"])
@@ -178,18 +214,79 @@ def handlers() -> dict[str, Handler]:
         "CreatePolicy": create_policy, "GetPolicy": get_policy, "GetPolicyVersion": get_policy_version,
         "DeletePolicy": delete_policy, "ListPolicies": list_policies,
         **_inline(OwnerKind.USER, "UserName"), **_inline(OwnerKind.ROLE, "RoleName"),
+        **_tagging(OwnerKind.USER, "User", "UserName"), **_tagging(OwnerKind.ROLE, "Role", "RoleName"),
+        **_tagging(OwnerKind.POLICY, "Policy", "PolicyArn"),
     }
 
 
-def resource(account: str, partition: str, operation: str, params: Params, caller: Caller) -> str:
-    """The IAM resource ARN an operation acts on, for authorization (as IAM's reference defines it)."""
-    if "PolicyArn" in params and not operation.startswith(("Attach", "Detach")):
-        return str(params["PolicyArn"])
-    if "RoleName" in params:
-        return f"arn:{partition}:iam::{account}:role/{params['RoleName']}"
-    if "UserName" in params or operation in ("GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey"):
-        return f"arn:{partition}:iam::{account}:user/{_target_user(caller, params)}"
-    if operation == "CreatePolicy":
-        return f"arn:{partition}:iam::{account}:policy{params.get('Path') or '/'}{params['PolicyName']}"
-    return "*"
+def _tagging(kind: OwnerKind, noun: str, owner_key: str) -> dict[str, Handler]:
+    def tag(s: IamService, c: Caller, p: Params) -> Output:
+        s.tag(kind, p[owner_key], _tag_map(p["Tags"]))
+        return {}
 
+    def untag(s: IamService, c: Caller, p: Params) -> Output:
+        s.untag(kind, p[owner_key], list(p["TagKeys"]))
+        return {}
+
+    def list_(s: IamService, c: Caller, p: Params) -> Output:
+        tags, marker = s.list_tags(kind, p[owner_key], p.get("Marker"), p.get("MaxItems"))
+        return {"Tags": _tag_list(tags) or [], "IsTruncated": marker is not None, "Marker": marker}
+
+    return {f"Tag{noun}": tag, f"Untag{noun}": untag, f"List{noun}Tags": list_}
+
+
+_USER_KEY_ACTIONS = frozenset({"GetUser", "CreateAccessKey", "ListAccessKeys", "UpdateAccessKey", "DeleteAccessKey"})
+_CREATES = {"CreateUser": ("user", "UserName"), "CreateRole": ("role", "RoleName"), "CreatePolicy": ("policy", "PolicyName")}
+_POLICY_ARN_KEY = frozenset({"AttachUserPolicy", "DetachUserPolicy", "AttachRolePolicy", "DetachRolePolicy"})
+# Actions whose reference lists iam:PermissionsBoundary: kubegate has no boundaries, so it is always absent.
+_BOUNDARY_KEY = frozenset({"CreateUser", "CreateRole", "PutUserPolicy", "PutRolePolicy", "DeleteUserPolicy",
+                           "DeleteRolePolicy", *_POLICY_ARN_KEY})
+
+
+def authorization(service: IamService, operation: str, params: Params, caller: Caller) -> tuple[str, ActionKeys]:
+    """The resource ARN an IAM action is authorized on (with the entity's path, as IAM does) and
+    the request's IAM keys."""
+    if operation in _CREATES:
+        noun, name_key = _CREATES[operation]
+        path = params.get("Path") or "/"
+        arn = f"arn:{service.partition}:iam::{service.account}:{noun}{path}{params[name_key]}"
+        return arn, _keys(service, operation, params, None, None)
+    kind, name = _target(operation, params, caller)
+    if kind is None:
+        arn = "*"
+    elif kind is OwnerKind.POLICY:
+        arn = str(name)
+    elif name is None:  # the root acting on its own keys
+        arn = caller.arn
+    else:
+        arn = service.arn_of(kind, name)
+    return arn, _keys(service, operation, params, kind, name)
+
+
+def _target(operation: str, params: Params, caller: Caller) -> tuple[OwnerKind | None, str | None]:
+    if "PolicyArn" in params and not operation.startswith(("Attach", "Detach")):
+        return OwnerKind.POLICY, str(params["PolicyArn"])
+    if "RoleName" in params:
+        return OwnerKind.ROLE, str(params["RoleName"])
+    if "UserName" in params or operation in _USER_KEY_ACTIONS:
+        return OwnerKind.USER, _target_user(caller, params)
+    return None, None
+
+
+def _keys(service: IamService, operation: str, params: Params, kind: OwnerKind | None, name: str | None) -> ActionKeys:
+    present: Keys = {}
+    if operation in _POLICY_ARN_KEY:
+        present["iam:PolicyARN"] = (str(params["PolicyArn"]),)
+    if operation in _CREATES or operation.startswith("Tag"):
+        present |= request_tag_keys(_tag_map(params.get("Tags")))
+    if operation.startswith("Untag"):
+        present["aws:TagKeys"] = tuple(params.get("TagKeys") or ())
+    if kind is not None and name is not None:
+        tags = service.tags_of(kind, name)
+        present |= tag_keys("aws:ResourceTag", tags) | tag_keys("iam:ResourceTag", tags)
+    return ActionKeys.of(present, "iam:PolicyARN", "iam:PermissionsBoundary", "iam:RoleTemplateARN", "iam:ResourceTag/")
+
+
+def pass_role_keys(service_name: str, associated_resource: str) -> ActionKeys:
+    """iam:PassRole as a service checks it when it is handed a role (EKS's CreateCluster)."""
+    return ActionKeys.of({"iam:PassedToService": (service_name,), "iam:AssociatedResourceArn": (associated_resource,)})

@@ -29,6 +29,7 @@ _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 class OwnerKind(str, Enum):
     USER = "user"
     ROLE = "role"
+    POLICY = "policy"  # tags only: a managed policy is owned by its ARN
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class IamRole:
     trust_policy: str
     max_session_duration: int
     description: str | None
+    # The principals the trust policy named, bound to their unique IDs when it was saved (as
+    # AWS does): a deleted and re-created namesake does not match.
+    trust_bindings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ class Session:
     session_name: str
     source_arn: str
     expires_at: datetime
+    issued_at: datetime | None = None
+    policies: tuple[str, ...] | None = None  # session policy documents (Policy, PolicyArns); None: none
+    tags: tuple[tuple[str, str], ...] = ()  # session tags: aws:PrincipalTag/* over the role's tags
+    transitive_tag_keys: tuple[str, ...] = ()  # tags a chained AssumeRole carries on
+    source_identity: str | None = None
 
     @property
     def assumed_role_arn(self) -> str:
@@ -105,6 +114,34 @@ def check_session_name(name: str) -> None:
             f"1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*"
         )
+
+
+MAX_SESSION_TAGS = 50
+
+
+def check_session_tags(tags: dict[str, str], transitive: tuple[str, ...]) -> None:
+    """STS's rules for session tags beyond the model's lengths and patterns."""
+    if len(tags) > MAX_SESSION_TAGS:
+        raise ValidationError(f"1 validation error detected: Value at 'tags' failed to satisfy constraint: "
+                              f"Member must have length less than or equal to {MAX_SESSION_TAGS}")
+    lowered = [key.lower() for key in tags]
+    if len(set(lowered)) != len(lowered):
+        raise ValidationError("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+    if any(key.startswith("aws:") for key in lowered):
+        raise ValidationError("Tag keys starting with 'aws:' are reserved for AWS use.")
+    missing = sorted(key for key in transitive if key.lower() not in lowered)
+    if missing:
+        raise ValidationError(f"TransitiveTagKeys must be keys of the session's Tags: {', '.join(missing)}")
+
+
+def check_source_identity(value: str) -> None:
+    if not _SESSION_NAME.match(value):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at 'sourceIdentity' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+        )
+    if value.lower().startswith("aws:"):
+        raise ValidationError("Source identity must not begin with 'aws:'")
 
 
 def session_duration(requested: int | None, role: IamRole) -> timedelta:

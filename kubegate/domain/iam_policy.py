@@ -3,23 +3,35 @@
 kubegate's embedded IAM must refuse the documents IAM refuses and decide requests the way AWS
 decides them, so that a policy written against kubegate behaves the same on AWS. Messages are
 the texts IAM returns; evaluation follows AWS's documented logic within one account: an
-explicit Deny wins, then any Allow, else the request is implicitly denied.
+explicit Deny wins, then any Allow, else the request is implicitly denied. Condition operators,
+policy variables and wildcards live in ``iam_conditions``.
 
 No I/O and no clock: everything a decision needs arrives as arguments.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from kubegate.domain.errors import LimitExceeded, MalformedPolicyDocument
+from kubegate.domain.iam_conditions import (
+    KeyLookup,
+    Missing,
+    Resolved,
+    Tri,
+    all3,
+    any3,
+    condition_holds,
+    not3,
+    operator_of,
+    resolve,
+    wildcard_match,
+)
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 DEFAULT_VERSION = "2008-10-17"  # what IAM assumes when a document has no Version
@@ -48,11 +60,7 @@ _AWS_PRINCIPAL = re.compile(
     r"\d{12}|arn:[\w-]+:(iam::\d{12}:(root|(user|role|federated-user)/.+)|sts::\d{12}:(assumed-role|federated-user)/.+)"
 )
 _ROOT = re.compile(r"arn:[\w-]+:iam::(\d{12}):root")
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_VARIABLE_BODY = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?")
-
-Keys = Mapping[str, tuple[str, ...]]  # condition keys, names lower-cased
-Segments = tuple[tuple[bool, str], ...]  # (text came from a policy variable, text)
+_CANNOT_RULE_OUT = " (kubegate cannot rule it out: it fails closed)"
 
 
 @dataclass(frozen=True)
@@ -92,13 +100,21 @@ class PolicyDocument:
     statements: tuple[Statement, ...]
 
 
+def _nothing_unknown(name: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class RequestContext:
+    """``unknown(name)`` (name lower-cased) is true for a key AWS would set for this request but
+    kubegate cannot know: a condition on it fails closed (an Allow does not apply, a Deny does)."""
+
     action: str  # matched case-insensitively
     resource: str  # an ARN or "*", matched case-sensitively
     principal_arn: str  # also the default for aws:PrincipalArn
     account: str  # also the default for aws:PrincipalAccount
     condition_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    unknown: Callable[[str], bool] = field(default=_nothing_unknown, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -106,6 +122,7 @@ class Decision:
     allowed: bool
     reason: str
     explicit_deny: bool
+    policy_type: Literal["identity-based", "session"] = "identity-based"  # which kind decided a denial
 
 
 @dataclass(frozen=True)
@@ -215,7 +232,7 @@ def _principal_shape_ok(value: Any) -> bool:
 
 def _condition_shape_ok(block: Any) -> bool:
     return isinstance(block, dict) and all(
-        isinstance(body, dict) and (not body or _operator(name) is not None)
+        isinstance(body, dict) and (not body or operator_of(name) is not None)
         and all(_scalars(values) is not None for values in body.values())
         for name, body in block.items()
     )
@@ -310,78 +327,118 @@ def _conditions(block: dict[str, Any]) -> tuple[Condition, ...]:
 
 
 def evaluate(policies: Sequence[tuple[str, PolicyDocument]], context: RequestContext) -> Decision:
-    """AWS's identity-policy logic: any matching Deny denies; else any matching Allow allows."""
-    keys = _keys(context.condition_keys, {"aws:PrincipalArn": context.principal_arn,
-                                          "aws:PrincipalAccount": context.account})
+    """AWS's identity-policy logic: any matching Deny denies; else any matching Allow allows.
+
+    A statement kubegate cannot decide (it turns on a key only AWS would know, or on a policy
+    value that does not parse) fails closed: as an Allow it does not apply, as a Deny it does.
+    """
+    lookup = _lookup(context.condition_keys, context.unknown, context.principal_arn, context.account)
     allowed_by: str | None = None
     for name, document in policies:
         variables = document.version == VARIABLES_VERSION
         for index, statement in enumerate(document.statements, 1):
-            if not (
-                _action_matches(statement, context.action)
-                and _resource_matches(statement, context.resource, keys, variables)
-                and _conditions_hold(statement, keys, variables)
-            ):
-                continue
-            if statement.effect == "Deny":
-                return Decision(False, f'explicitly denied by {_label(statement, index)} of policy "{name}"', True)
-            allowed_by = allowed_by or f'allowed by {_label(statement, index)} of policy "{name}"'
+            applies = _applies(statement, context.action, context.resource, lookup, variables)
+            label = f'{_label(statement, index)} of policy "{name}"'
+            if statement.effect == "Deny" and applies is not False:
+                return Decision(False, f"explicitly denied by {label}" + ("" if applies else _CANNOT_RULE_OUT), True)
+            if statement.effect == "Allow" and applies and allowed_by is None:
+                allowed_by = f"allowed by {label}"
     if allowed_by is not None:
         return Decision(True, allowed_by, False)
     return Decision(False, f"no statement allows {context.action} on {context.resource}", False)
 
 
+def evaluate_with_session(
+    policies: Sequence[tuple[str, PolicyDocument]],
+    session_policies: Sequence[tuple[str, PolicyDocument]] | None,
+    context: RequestContext,
+) -> Decision:
+    """A session's permissions are the intersection of its role's identity policies and the
+    session policies AssumeRole was given (None: none were; an empty list allows nothing): an
+    explicit Deny in either denies, and both must allow."""
+    decision = evaluate(policies, context)
+    if session_policies is None or decision.explicit_deny:
+        return decision
+    scoped = evaluate(session_policies, context)
+    if scoped.explicit_deny or (decision.allowed and not scoped.allowed):
+        return replace(scoped, reason=f"session policies: {scoped.reason}", policy_type="session")
+    return decision
+
+
 def evaluate_trust(
-    trust: PolicyDocument, *, caller: TrustCaller, action: str, condition_keys: Mapping[str, tuple[str, ...]]
+    trust: PolicyDocument, *, caller: TrustCaller, action: str, condition_keys: Mapping[str, tuple[str, ...]],
+    unknown: Callable[[str], bool] | None = None,
 ) -> TrustDecision:
-    """Whether a role's trust policy lets ``caller`` perform ``action`` (e.g. sts:AssumeRole) on it."""
-    keys = _keys(condition_keys, {"aws:PrincipalArn": caller.principal_arn, "aws:PrincipalAccount": caller.account})
+    """Whether a role's trust policy lets ``caller`` perform ``action`` (e.g. sts:AssumeRole) on
+    it; ``unknown`` names the keys only AWS would know, as in ``RequestContext``."""
+    lookup = _lookup(condition_keys, unknown or _nothing_unknown, caller.principal_arn, caller.account)
     variables = trust.version == VARIABLES_VERSION
     allowed_by: tuple[str, bool] | None = None  # (label, only via the account)
     for index, statement in enumerate(trust.statements, 1):
         match = _trust_principal(statement, caller)
-        if match is None or not _action_matches(statement, action) or not _conditions_hold(statement, keys, variables):
-            continue
+        applies = False if match is None else _applies(statement, action, None, lookup, variables)
         label = _label(statement, index)
-        if statement.effect == "Deny":
-            return TrustDecision(False, f"explicitly denied by {label} of the trust policy", True)
-        if allowed_by is None or (allowed_by[1] and match == "principal"):
+        if statement.effect == "Deny" and applies is not False:
+            reason = f"explicitly denied by {label} of the trust policy" + ("" if applies else _CANNOT_RULE_OUT)
+            return TrustDecision(False, reason, True)
+        if statement.effect == "Allow" and applies and (allowed_by is None or (allowed_by[1] and match == "principal")):
             allowed_by = (label, match == "account")
     if allowed_by is None:
         return TrustDecision(False, f"no statement of the trust policy allows {caller.arn} to perform {action}", False)
     return TrustDecision(True, f"allowed by {allowed_by[0]} of the trust policy", False, via_account=allowed_by[1])
 
 
-def _keys(given: Mapping[str, tuple[str, ...]], defaults: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    """Condition key names are case-insensitive in IAM; values are not."""
+def _lookup(given: Mapping[str, tuple[str, ...]], unknown: Callable[[str], bool], principal_arn: str,
+            account: str) -> KeyLookup:
+    """Condition key names are case-insensitive in IAM; values are not. The caller's ARN and
+    account are always known, so they are the defaults for aws:PrincipalArn/PrincipalAccount."""
     keys = {name.lower(): ((values,) if isinstance(values, str) else tuple(values)) for name, values in given.items()}
-    for name, value in defaults.items():
-        keys.setdefault(name.lower(), (value,))
-    return keys
+    keys.setdefault("aws:principalarn", (principal_arn,))
+    keys.setdefault("aws:principalaccount", (account,))
+    return KeyLookup(keys, unknown)
 
 
 def _label(statement: Statement, index: int) -> str:
     return f'statement "{statement.sid}"' if statement.sid else f"statement {index}"
 
 
+def _applies(statement: Statement, action: str, resource: str | None, lookup: KeyLookup, variables: bool) -> Tri:
+    """Whether a statement applies: action, resource (None: a trust policy has none) and every
+    condition, ANDed; None when that turns on something only AWS could tell."""
+    if not _action_matches(statement, action):
+        return False
+    matched = True if resource is None else _resource_matches(statement, resource, lookup, variables)
+    conditions = (condition_holds(c.operator, c.key, c.values, lookup, variables) for c in statement.conditions)
+    return all3(itertools.chain((matched,), conditions))
+
+
 def _action_matches(statement: Statement, action: str) -> bool:
     def matches(pattern: str) -> bool:
-        return _wildcard_match(((False, pattern),), "glob", action, ignore_case=True)
+        return wildcard_match(((False, pattern),), "glob", action, ignore_case=True)
 
     if statement.actions is not None:
         return any(matches(pattern) for pattern in statement.actions)
     return statement.not_actions is not None and not any(matches(pattern) for pattern in statement.not_actions)
 
 
-def _resource_matches(statement: Statement, resource: str, keys: Keys, variables: bool) -> bool:
-    """An unresolvable variable matches nothing: in NotResource it makes the whole element fail."""
+def _resource_matches(statement: Statement, resource: str, lookup: KeyLookup, variables: bool) -> Tri:
+    """A variable without a value matches nothing, and in NotResource it makes the whole
+    element fail (AWS cannot match the statement); one naming a key only AWS would know leaves
+    its entry undecided."""
     if statement.resources is not None:
-        resolved = [_resolve(pattern, keys, variables) for pattern in statement.resources]
-        return any(p is not None and _wildcard_match(p, "resource", resource) for p in resolved)
+        return any3(_entry_matches(resolve(pattern, lookup, variables), resource) for pattern in statement.resources)
     if statement.not_resources is not None:
-        patterns = _resolve_all(statement.not_resources, keys, variables)
-        return patterns is not None and not any(_wildcard_match(p, "resource", resource) for p in patterns)
+        patterns = [resolve(pattern, lookup, variables) for pattern in statement.not_resources]
+        if Missing.ABSENT in patterns:
+            return False
+        return not3(any3(_entry_matches(pattern, resource) for pattern in patterns))
     return True
+
+
+def _entry_matches(pattern: Resolved, resource: str) -> Tri:
+    if isinstance(pattern, Missing):
+        return None if pattern is Missing.UNKNOWN else False
+    return wildcard_match(pattern, "resource", resource)
 
 
 def _trust_principal(statement: Statement, caller: TrustCaller) -> Literal["principal", "account"] | None:
@@ -401,225 +458,3 @@ def _principal_match(principals: Principals, caller: TrustCaller) -> Literal["pr
         root = _ROOT.fullmatch(value)
         by_account = by_account or value == caller.account or (root is not None and root.group(1) == caller.account)
     return "account" if by_account else None
-
-
-# ---------------------------------------------------------------- variables and wildcards
-
-
-def _resolve_all(texts: Sequence[str], keys: Keys, variables: bool) -> list[Segments] | None:
-    resolved = []
-    for text in texts:
-        segments = _resolve(text, keys, variables)
-        if segments is None:
-            return None
-        resolved.append(segments)
-    return resolved
-
-
-def _resolve(text: str, keys: Keys, variables: bool) -> Segments | None:
-    """Expand ${...} policy variables; None when one has no value (so nothing can match).
-
-    Substituted text stays apart from the policy's own text so a ``*`` in a value (or
-    ``${*}``) is matched literally, never as a wildcard.
-    """
-    if not variables or "${" not in text:
-        return ((False, text),)
-    segments: list[tuple[bool, str]] = []
-    position = 0
-    for match in _VARIABLE.finditer(text):
-        value = _variable(match.group(1), keys)
-        if value is None:
-            return None
-        segments += [(False, text[position : match.start()]), (True, value)]
-        position = match.end()
-    segments.append((False, text[position:]))
-    return tuple(segment for segment in segments if segment[1])
-
-
-def _variable(body: str, keys: Keys) -> str | None:
-    if body in ("*", "?", "$"):
-        return body
-    match = _VARIABLE_BODY.fullmatch(body)
-    if match is None:
-        return None
-    values = keys.get(match.group(1).lower(), ())
-    if len(values) == 1:  # a multi-valued key cannot stand in for one string
-        return values[0]
-    default = match.group(2)
-    return None if default is None else default.replace("''", "'")
-
-
-_LITERAL, _ANY, _ANY_IN_SEGMENT, _RUN, _RUN_IN_SEGMENT = range(5)
-
-
-def _wildcard_match(pattern: Segments, mode: Literal["glob", "resource", "arn"], value: str, *,
-                    ignore_case: bool = False) -> bool:
-    """Match ``*``/``?`` wildcards by stepping through every pattern position at once (an NFA),
-    so time grows with pattern x value, never exponentially as a backtracking regex can when a
-    policy author writes ``*a*a*a*...``."""
-    tokens, exact = _compile(pattern, mode, ignore_case)
-    value = value.lower() if ignore_case else value
-    if exact is not None:
-        return value == exact
-    states = _skip_empty_runs({0}, tokens)
-    for char in value:
-        following = set()
-        for index in states:
-            kind, literal = tokens[index] if index < len(tokens) else (_LITERAL, "")
-            if kind == _RUN or (kind == _RUN_IN_SEGMENT and char != ":"):
-                following.add(index)
-            elif kind == _ANY or (kind == _ANY_IN_SEGMENT and char != ":") or (kind == _LITERAL and literal == char):
-                following.add(index + 1)
-        states = _skip_empty_runs(following, tokens)
-        if not states:
-            return False
-    return len(tokens) in states
-
-
-def _skip_empty_runs(states: set[int], tokens: tuple[tuple[int, str], ...]) -> set[int]:
-    """A ``*`` may match nothing, so being before one is also being after it."""
-    pending, reached = list(states), set(states)
-    while pending:
-        index = pending.pop()
-        if index < len(tokens) and tokens[index][0] in (_RUN, _RUN_IN_SEGMENT) and index + 1 not in reached:
-            reached.add(index + 1)
-            pending.append(index + 1)
-    return reached
-
-
-@lru_cache(maxsize=4096)
-def _compile(
-    pattern: Segments, mode: Literal["glob", "resource", "arn"], ignore_case: bool
-) -> tuple[tuple[tuple[int, str], ...], str | None]:
-    """Tokens for ``pattern``, and the plain string when it has no wildcard. How far a wildcard
-    reaches depends on the mode:
-
-    - glob (actions, StringLike): ``*`` spans anything, ``:`` and ``/`` included;
-    - resource: ``*`` stays inside its ARN segment unless it ends one, then it may run on
-      across colons (IAM's Resource rule);
-    - arn (ArnLike): each colon-separated component matches on its own; the pattern's last
-      component takes the rest of the ARN, since an ARN's resource part may hold colons.
-
-    Characters that came from a policy variable are always literal.
-    """
-    chars = [(char, not from_variable) for from_variable, text in pattern for char in text]
-    last_component = min(chars.count((":", True)), 5)
-    colons, tokens = 0, []
-    for index, (char, own) in enumerate(chars):
-        if not own or char not in "*?":
-            colons += 1 if own and char == ":" else 0
-            tokens.append((_LITERAL, char.lower() if ignore_case else char))
-            continue
-        ends_segment = index + 1 == len(chars) or chars[index + 1] == (":", True)
-        spans = mode == "glob" or (mode == "arn" and colons >= last_component) or (
-            mode == "resource" and char == "*" and ends_segment
-        )
-        run_or_any = (_RUN, _RUN_IN_SEGMENT) if char == "*" else (_ANY, _ANY_IN_SEGMENT)
-        tokens.append((run_or_any[0] if spans else run_or_any[1], char))
-    exact = None if any(kind != _LITERAL for kind, _ in tokens) else "".join(literal for _, literal in tokens)
-    return tuple(tokens), exact
-
-
-# ---------------------------------------------------------------- conditions
-
-
-@dataclass(frozen=True)
-class _Operator:
-    qualifier: str | None  # "ForAllValues" or "ForAnyValue"
-    base: str  # the positive form: StringNotLike -> StringLike
-    negated: bool
-    if_exists: bool
-
-
-def _numeric(compare: Callable[[Decimal, Decimal], bool]) -> Callable[[str, Segments], bool]:
-    def test(value: str, pattern: Segments) -> bool:
-        try:
-            a, b = Decimal(value.strip()), Decimal(_text(pattern).strip())
-        except InvalidOperation:
-            return False  # not a number: no match, never an error
-        return a.is_finite() and b.is_finite() and compare(a, b)
-
-    return test
-
-
-def _text(pattern: Segments) -> str:
-    return "".join(text for _, text in pattern)
-
-
-def _arn_like(value: str, pattern: Segments) -> bool:
-    return _wildcard_match(pattern, "arn", value)
-
-
-_TESTS: dict[str, Callable[[str, Segments], bool]] = {
-    "StringEquals": lambda value, pattern: value == _text(pattern),
-    "StringEqualsIgnoreCase": lambda value, pattern: value.casefold() == _text(pattern).casefold(),
-    "StringLike": lambda value, pattern: _wildcard_match(pattern, "glob", value),
-    "ArnEquals": _arn_like,  # IAM documents ArnEquals and ArnLike identically, wildcards included
-    "ArnLike": _arn_like,
-    "Bool": lambda value, pattern: value.lower() == _text(pattern).lower(),
-    "NumericEquals": _numeric(operator.eq),
-    "NumericLessThan": _numeric(operator.lt),
-    "NumericLessThanEquals": _numeric(operator.le),
-    "NumericGreaterThan": _numeric(operator.gt),
-    "NumericGreaterThanEquals": _numeric(operator.ge),
-}
-_NEGATED = {
-    "StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-    "StringNotLike": "StringLike", "NumericNotEquals": "NumericEquals", "ArnNotEquals": "ArnEquals",
-    "ArnNotLike": "ArnLike", "DateNotEquals": "DateEquals", "NotIpAddress": "IpAddress",
-}
-# Valid in IAM but not evaluated by kubegate: they parse, and then fail closed.
-_NOT_EVALUATED = frozenset({"DateEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
-                            "DateGreaterThanEquals", "IpAddress", "BinaryEquals"})
-_AWS_OPERATORS = frozenset(_TESTS) | frozenset(_NEGATED) | _NOT_EVALUATED | {"Null"}
-
-
-@lru_cache(maxsize=512)
-def _operator(name: str) -> _Operator | None:
-    qualifier, colon, rest = name.partition(":")
-    if not colon:
-        qualifier, rest = "", name
-    elif qualifier not in ("ForAllValues", "ForAnyValue"):
-        return None
-    if_exists = rest.endswith("IfExists") and rest != "IfExists"
-    base = rest[: -len("IfExists")] if if_exists else rest
-    if base not in _AWS_OPERATORS:
-        return None
-    return _Operator(qualifier or None, _NEGATED.get(base, base), base in _NEGATED, if_exists)
-
-
-def _conditions_hold(statement: Statement, keys: Keys, variables: bool) -> bool:
-    """All conditions must hold; one kubegate cannot evaluate fails closed (an Allow does not
-    apply, a Deny does)."""
-    for condition in statement.conditions:
-        holds = _condition_holds(condition, keys, variables)
-        if not (statement.effect == "Deny" if holds is None else holds):
-            return False
-    return True
-
-
-def _condition_holds(condition: Condition, keys: Keys, variables: bool) -> bool | None:
-    """AWS's rules for a key the request lacks: false, but true for negated operators, ...IfExists
-    and ForAllValues, and false for ForAnyValue even with IfExists; Null tests exactly that."""
-    op = _operator(condition.operator)
-    if op is None or (op.base not in _TESTS and op.base != "Null"):
-        return None
-    present = keys.get(condition.key.lower(), ())
-    if op.base == "Null":
-        wanted = "false" if present else "true"
-        return any(value.lower() == wanted for value in condition.values)
-    if not present:
-        return op.qualifier == "ForAllValues" if op.qualifier else op.if_exists or op.negated
-    patterns = _resolve_all(condition.values, keys, variables and not op.base.startswith("Numeric"))
-    if patterns is None:
-        return False
-    test = _TESTS[op.base]
-
-    def satisfied(value: str) -> bool:
-        return any(test(value, pattern) for pattern in patterns) != op.negated
-
-    if op.qualifier == "ForAllValues":
-        return all(satisfied(value) for value in present)
-    if op.qualifier == "ForAnyValue":
-        return any(satisfied(value) for value in present)
-    return any(test(value, pattern) for value in present for pattern in patterns) != op.negated

@@ -12,7 +12,15 @@ from datetime import datetime
 from cryptography.fernet import Fernet
 
 from kubegate.domain import iam_policy
-from kubegate.domain.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded, NoSuchEntity
+from kubegate.domain import tags as tagrules
+from kubegate.domain.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    InvalidInput,
+    LimitExceeded,
+    MalformedPolicyDocument,
+    NoSuchEntity,
+)
 from kubegate.domain.iam import (
     MANAGED_POLICY_LIMIT,
     MAX_ACCESS_KEYS_PER_USER,
@@ -33,6 +41,7 @@ from kubegate.store.database import Store, Transaction
 from kubegate.store.iam_rows import StoredAccessKey
 
 _INLINE_LIMIT = {OwnerKind.USER: USER_INLINE_POLICY_LIMIT, OwnerKind.ROLE: ROLE_INLINE_POLICY_LIMIT}
+Tags = dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,28 @@ class IamService:
         return role
 
     def _owner(self, tx: Transaction, kind: OwnerKind, name: str) -> None:
-        self._user(tx, name) if kind is OwnerKind.USER else self._role(tx, name)
+        if kind is OwnerKind.POLICY:
+            self._policy(tx, name)
+        else:
+            self._user(tx, name) if kind is OwnerKind.USER else self._role(tx, name)
+
+    def arn_of(self, kind: OwnerKind, name: str) -> str:
+        """The ARN IAM authorizes an action on: the entity's own, with its path. For an entity
+        that does not exist (its path unknown) the path-less ARN, as AWS uses then."""
+        with self.store.transaction() as tx:
+            found = tx.iam.user(name) if kind is OwnerKind.USER else tx.iam.role(name)
+        return found.arn if found is not None else iam_arn(self.partition, self.account, kind.value, "/", name)
+
+    def tags_of(self, kind: OwnerKind, name: str) -> Tags:
+        """The tags IAM conditions see as iam:ResourceTag/* and aws:ResourceTag/* (none if it does not exist)."""
+        with self.store.transaction() as tx:
+            return tx.iam.tags(kind, name)
 
     # users
 
-    def create_user(self, name: str, path: str | None) -> IamUser:
+    def create_user(self, name: str, path: str | None, tags: Tags | None = None) -> IamUser:
         path = check_path(path or "/")
+        check_tags(tags)
         user = IamUser(
             name=name, path=path, id=generate.unique_id("AIDA"),
             arn=iam_arn(self.partition, self.account, "user", path, name), created_at=self.clock(),
@@ -88,6 +113,7 @@ class IamService:
             if tx.iam.user(name) is not None:
                 raise EntityAlreadyExists(f"User with name {name} already exists.")
             tx.iam.add_user(user)
+            tx.iam.set_tags(OwnerKind.USER, name, dict(tags or {}))
         return user
 
     def get_user(self, name: str) -> IamUser:
@@ -110,21 +136,23 @@ class IamService:
             if tx.iam.attached(OwnerKind.USER, name):
                 raise DeleteConflict("Cannot delete entity, must detach all policies first.")
             tx.iam.delete_user(name)
+            tx.iam.set_tags(OwnerKind.USER, name, {})
 
     # access keys
 
-    def create_access_key(self, user_name: str) -> NewAccessKey:
+    def create_access_key(self, user_name: str | None) -> NewAccessKey:
+        """``user_name`` None: the account root's own key, as IAM lets the root make."""
         now = self.clock()
         secret = generate.secret_access_key()
         with self.store.transaction() as tx:
-            user = self._user(tx, user_name)
+            principal_arn, principal_id = self._key_owner(tx, user_name)
             if len(tx.iam.access_keys(user_name)) >= MAX_ACCESS_KEYS_PER_USER:
                 raise LimitExceeded(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}")
             key = StoredAccessKey(
                 access_key_id=generate.access_key_id("AKIA"),
                 secret_ciphertext=self.cipher.encrypt(secret.encode()),
-                principal_arn=user.arn,
-                principal_id=user.id,
+                principal_arn=principal_arn,
+                principal_id=principal_id,
                 status="Active",
                 created_at=now,
                 user_name=user_name,
@@ -132,24 +160,36 @@ class IamService:
             tx.iam.add_access_key(key)
         return NewAccessKey(user_name, key.access_key_id, secret, key.status, now)
 
-    def list_access_keys(self, user_name: str) -> list[StoredAccessKey]:
+    def _key_owner(self, tx: Transaction, user_name: str | None) -> tuple[str, str]:
+        if user_name is None:
+            return f"arn:{self.partition}:iam::{self.account}:root", self.account
+        user = self._user(tx, user_name)
+        return user.arn, user.id
+
+    def root_created_at(self) -> datetime:
+        """When the root's first access key was made: kubegate's stand-in for the account's creation."""
         with self.store.transaction() as tx:
-            self._user(tx, user_name)
+            keys = tx.iam.access_keys(None)
+        return min((k.created_at for k in keys), default=self.clock())
+
+    def list_access_keys(self, user_name: str | None) -> list[StoredAccessKey]:
+        with self.store.transaction() as tx:
+            self._key_owner(tx, user_name)
             return tx.iam.access_keys(user_name)
 
-    def _key(self, tx: Transaction, user_name: str, access_key_id: str) -> StoredAccessKey:
-        self._user(tx, user_name)
+    def _key(self, tx: Transaction, user_name: str | None, access_key_id: str) -> StoredAccessKey:
+        self._key_owner(tx, user_name)
         key = tx.iam.access_key(access_key_id)
         if key is None or key.user_name != user_name:
             raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
         return key
 
-    def update_access_key(self, user_name: str, access_key_id: str, status: str) -> None:
+    def update_access_key(self, user_name: str | None, access_key_id: str, status: str) -> None:
         with self.store.transaction() as tx:
             self._key(tx, user_name, access_key_id)
             tx.iam.set_access_key_status(access_key_id, status)
 
-    def delete_access_key(self, user_name: str, access_key_id: str) -> None:
+    def delete_access_key(self, user_name: str | None, access_key_id: str) -> None:
         with self.store.transaction() as tx:
             self._key(tx, user_name, access_key_id)
             tx.iam.delete_access_key(access_key_id)
@@ -157,10 +197,12 @@ class IamService:
     # roles
 
     def create_role(
-        self, name: str, path: str | None, trust_policy: str, description: str | None, max_session_duration: int | None
+        self, name: str, path: str | None, trust_policy: str, description: str | None, max_session_duration: int | None,
+        tags: Tags | None = None,
     ) -> IamRole:
-        iam_policy.parse_policy(trust_policy, kind="trust", max_length=TRUST_POLICY_LIMIT)
+        document = iam_policy.parse_policy(trust_policy, kind="trust", max_length=TRUST_POLICY_LIMIT)
         path = check_path(path or "/")
+        check_tags(tags)
         role = IamRole(
             name=name, path=path, id=generate.unique_id("AROA"),
             arn=iam_arn(self.partition, self.account, "role", path, name), created_at=self.clock(),
@@ -170,23 +212,56 @@ class IamService:
         with self.store.transaction() as tx:
             if tx.iam.role(name) is not None:
                 raise EntityAlreadyExists(f"Role with name {name} already exists.")
+            role = replace(role, trust_bindings=self._bind_principals(tx, document, role))
             tx.iam.add_role(role)
+            tx.iam.set_tags(OwnerKind.ROLE, name, dict(tags or {}))
         return role
+
+    @staticmethod
+    def _shown(tx: Transaction, role: IamRole) -> IamRole:
+        """The role as IAM shows it: a trusted principal deleted since shows as its unique ID."""
+        text = role.trust_policy
+        for arn, unique_id in role.trust_bindings:
+            kind, _, rest = arn.split(":", 5)[5].partition("/")
+            name = rest.rsplit("/", 1)[-1]
+            found = tx.iam.user(name) if kind == "user" else tx.iam.role(name)
+            if found is None or found.id != unique_id:
+                text = text.replace(f'"{arn}"', f'"{unique_id}"')
+        return replace(role, trust_policy=text)
+
+    def _bind_principals(self, tx: Transaction, document: iam_policy.PolicyDocument,
+                         role: IamRole) -> tuple[tuple[str, str], ...]:
+        """Bind each user or role of this account that the trust policy names to its unique ID,
+        as IAM does when it saves the policy; a name that does not exist is refused, as IAM does."""
+        bindings: dict[str, str] = {}
+        for arn in _named_principals(document):
+            kind, _, name = arn.partition(f"arn:{self.partition}:iam::{self.account}:")[2].partition("/")
+            if kind not in ("user", "role") or not name:
+                continue
+            name = name.rsplit("/", 1)[-1]
+            found = role if kind == "role" and name == role.name else (
+                tx.iam.user(name) if kind == "user" else tx.iam.role(name))
+            if found is None or found.arn != arn:
+                raise MalformedPolicyDocument(f'Invalid principal in policy: "AWS":"{arn}"')
+            bindings[arn] = found.id
+        return tuple(sorted(bindings.items()))
 
     def get_role(self, name: str) -> IamRole:
         with self.store.transaction() as tx:
-            return self._role(tx, name)
+            return self._shown(tx, self._role(tx, name))
 
     def list_roles(self, path_prefix: str | None, marker: str | None, max_items: int | None) -> tuple[list[IamRole], str | None]:
         with self.store.transaction() as tx:
-            roles = {r.name: r for r in tx.iam.roles() if r.path.startswith(path_prefix or "/")}
+            roles = {r.name: self._shown(tx, r) for r in tx.iam.roles() if r.path.startswith(path_prefix or "/")}
         names, token = page(sorted(roles), max_items, marker)
         return [roles[n] for n in names], token
 
     def update_assume_role_policy(self, name: str, trust_policy: str) -> None:
-        iam_policy.parse_policy(trust_policy, kind="trust", max_length=TRUST_POLICY_LIMIT)
+        document = iam_policy.parse_policy(trust_policy, kind="trust", max_length=TRUST_POLICY_LIMIT)
         with self.store.transaction() as tx:
-            tx.iam.save_role(replace(self._role(tx, name), trust_policy=trust_policy))
+            role = self._role(tx, name)
+            tx.iam.save_role(replace(role, trust_policy=trust_policy,
+                                     trust_bindings=self._bind_principals(tx, document, role)))
 
     def delete_role(self, name: str) -> None:
         with self.store.transaction() as tx:
@@ -196,13 +271,20 @@ class IamService:
             if tx.iam.attached(OwnerKind.ROLE, name):
                 raise DeleteConflict("Cannot delete entity, must detach all policies first.")
             tx.iam.delete_role(name)
+            tx.iam.set_tags(OwnerKind.ROLE, name, {})
 
     # inline policies
 
     def put_inline_policy(self, kind: OwnerKind, owner: str, name: str, document: str) -> None:
-        iam_policy.parse_policy(document, kind="identity", max_length=_INLINE_LIMIT[kind])
+        """IAM's quota is on all of a principal's inline policies together (2,048 characters for a
+        user, 10,240 for a role), so that many small policies cannot add up past it."""
+        limit = _INLINE_LIMIT[kind]
+        iam_policy.parse_policy(document, kind="identity", max_length=limit)
         with self.store.transaction() as tx:
             self._owner(tx, kind, owner)
+            others = {k: v for k, v in tx.iam.inline_policies(kind, owner).items() if k != name}
+            if sum(map(iam_policy.policy_size, (*others.values(), document))) > limit:
+                raise LimitExceeded(f"Maximum policy size of {limit} bytes exceeded for {kind.value} {owner}")
             tx.iam.put_inline_policy(kind, owner, name, document)
 
     def get_inline_policy(self, kind: OwnerKind, owner: str, name: str) -> str:
@@ -228,9 +310,11 @@ class IamService:
 
     # managed policies
 
-    def create_policy(self, name: str, path: str | None, document: str, description: str | None) -> ManagedPolicy:
+    def create_policy(self, name: str, path: str | None, document: str, description: str | None,
+                      tags: Tags | None = None) -> ManagedPolicy:
         iam_policy.parse_policy(document, kind="identity", max_length=MANAGED_POLICY_LIMIT)
         path = check_path(path or "/")
+        check_tags(tags)
         now = self.clock()
         policy = ManagedPolicy(
             name=name, path=path, id=generate.unique_id("ANPA"),
@@ -241,6 +325,7 @@ class IamService:
             if any(p.name == name for p in tx.iam.policies()):
                 raise EntityAlreadyExists(f"A policy called {name} already exists. Duplicate names are not allowed.")
             tx.iam.add_policy(policy)
+            tx.iam.set_tags(OwnerKind.POLICY, policy.arn, dict(tags or {}))
         return policy
 
     def _policy(self, tx: Transaction, arn: str) -> ManagedPolicy:
@@ -259,6 +344,7 @@ class IamService:
             if tx.iam.attachment_count(arn):
                 raise DeleteConflict("Cannot delete a policy attached to entities.")
             tx.iam.delete_policy(arn)
+            tx.iam.set_tags(OwnerKind.POLICY, arn, {})
 
     def list_policies(self, path_prefix: str | None, marker: str | None, max_items: int | None) -> tuple[list[tuple[ManagedPolicy, int]], str | None]:
         with self.store.transaction() as tx:
@@ -286,3 +372,42 @@ class IamService:
             policies = {p.arn: p for p in (tx.iam.policy(a) for a in tx.iam.attached(kind, owner)) if p}
         arns, token = page(sorted(policies), max_items, marker)
         return [policies[a] for a in arns], token
+
+    # tags (users and roles by name, managed policies by ARN)
+
+    def tag(self, kind: OwnerKind, owner: str, tags: Tags) -> None:
+        check_tags(tags)
+        with self.store.transaction() as tx:
+            self._owner(tx, kind, owner)
+            merged = {k: v for k, v in tx.iam.tags(kind, owner).items() if k.lower() not in {t.lower() for t in tags}}
+            merged.update(tags)
+            if len(merged) > tagrules.MAX_TAGS:
+                raise LimitExceeded(f"Cannot exceed quota for TagsPer{kind.value.capitalize()}: {tagrules.MAX_TAGS}")
+            tx.iam.set_tags(kind, owner, merged)
+
+    def untag(self, kind: OwnerKind, owner: str, keys: list[str]) -> None:
+        with self.store.transaction() as tx:
+            self._owner(tx, kind, owner)
+            tx.iam.set_tags(kind, owner, tagrules.without(tx.iam.tags(kind, owner), keys))
+
+    def list_tags(self, kind: OwnerKind, owner: str, marker: str | None, max_items: int | None) -> tuple[Tags, str | None]:
+        with self.store.transaction() as tx:
+            self._owner(tx, kind, owner)
+            tags = tx.iam.tags(kind, owner)
+        keys, token = page(sorted(tags), max_items, marker)
+        return {k: tags[k] for k in keys}, token
+
+
+def check_tags(tags: Tags | None) -> None:
+    """IAM's tag rules beyond the model's lengths: aws: is reserved, and keys differing only in
+    case are the same key."""
+    if not tags:
+        return
+    tagrules.check_tags(tags, InvalidInput)
+    if len({key.lower() for key in tags}) != len(tags):
+        raise InvalidInput("Duplicate tag keys found. Please note that Tag keys are case insensitive.")
+
+
+def _named_principals(document: iam_policy.PolicyDocument) -> list[str]:
+    return [arn for statement in document.statements for principals in (statement.principals, statement.not_principals)
+            if principals is not None for arn in principals.aws]
