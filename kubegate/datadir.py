@@ -3,14 +3,20 @@
 First start creates a private CA and serving certificate, an account ID and region, the
 key that encrypts secrets at rest, and the bootstrap administrator's access key as an
 AWS shared-credentials file. Later starts reuse them, so clients keep trusting the CA
-and the key keeps working. Private material is written 0600.
+and the key keeps working.
+
+Only the owner may read any of it: the directory is 0700 (an existing one is tightened, and
+the log says so), private material and the SQLite database (encrypted secrets, session
+token digests) are created 0600 before anything is written to them.
 """
 
 from __future__ import annotations
 
 import configparser
 import json
+import logging
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +29,11 @@ DEFAULT_DATA_DIR = ".kubegate"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8443
 DEFAULT_REGION = "us-east-1"
+DIRECTORY_MODE = 0o700
+PRIVATE_MODE = 0o600
+DATABASE_FILE = "kubegate.db"
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+log = logging.getLogger("kubegate")
 
 
 @dataclass(frozen=True)
@@ -58,11 +69,24 @@ class DataDir:
 
     @property
     def default_database_url(self) -> str:
-        return f"sqlite:///{self.path / 'kubegate.db'}"
+        """The data dir's SQLite database, whose file is first made to exist with mode 0600.
+
+        SQLite would create it with the umask's mode (0644) when it opens it; its -wal, -shm and
+        -journal files take the database file's mode, and are tightened too if they exist.
+        """
+        database = self.path / DATABASE_FILE
+        if self.path.is_dir():
+            _create_private(database)
+            for suffix in _SQLITE_SIDE_FILES:
+                side = database.with_name(database.name + suffix)
+                if side.exists():
+                    _tighten(side, PRIVATE_MODE)
+        return f"sqlite:///{database}"
 
     def initialize(self, *, region: str | None, host: str, port: int) -> InstanceConfig:
         """Create what is missing; keep what exists (the account and region never change)."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        _tighten(self.path, DIRECTORY_MODE)
         if not self.ca_certificate.exists():
             authority = pki.new_authority()
             _write_private(self.ca_key, pki.key_pem(authority.key))
@@ -118,7 +142,23 @@ class DataDir:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    os.chmod(path, 0o600)
+    os.chmod(path, PRIVATE_MODE)
+
+
+def _create_private(path: Path) -> None:
+    """Make `path` exist, empty if new, readable by its owner only (an existing one is tightened)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    except FileExistsError:
+        _tighten(path, PRIVATE_MODE)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Take away group and other permissions `path` has beyond `mode`, saying so."""
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & ~mode & 0o077:
+        os.chmod(path, current & mode)
+        log.warning("%s was mode %04o; tightened to %04o (owner only)", path, current, current & mode)

@@ -27,9 +27,9 @@ class Authority:
 
     def issue(
         self, common_name: str, *, dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = (),
-        client: bool = False, organization: str | None = None,
+        uris: tuple[str, ...] = (), client: bool = False, organization: str | None = None,
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        """A leaf certificate for a server (SANs) or a client (clientAuth)."""
+        """A leaf certificate for a server (SANs) or a client (clientAuth; a URI SAN can bind it to more than a name)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         builder = (
@@ -54,6 +54,7 @@ class Authority:
         )
         names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+        names += [x509.UniformResourceIdentifier(u) for u in uris]
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         return builder.sign(self.key, hashes.SHA256()), key

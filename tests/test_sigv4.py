@@ -391,3 +391,105 @@ def test_presigned_expires_out_of_range(expires: str) -> None:
 def test_presigned_duplicate_signature_rejected() -> None:
     wire = eks_get_token("prod")
     assert parse_error({}, wire.raw_query + "&X-Amz-Signature=00").code == "IncompleteSignatureException"
+
+
+# --- presigned expiry, credential scope, hostile claims (security review findings 10 and 11) --------
+
+def _presigned_eks(expires: int) -> Wire:
+    request = AWSRequest(method="GET", url=f"{EKS}/clusters")
+    SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET), "eks", "us-west-2", expires=expires).add_auth(request)
+    return wire_of(request.prepare())
+
+
+def test_presigned_url_is_refused_after_x_amz_expires() -> None:
+    wire = _presigned_eks(300)
+    check(wire, now=wire.timestamp + timedelta(seconds=300))  # inclusive, like the clock check
+    now = wire.timestamp + timedelta(seconds=301)
+    error = rejected(wire, now=now)
+    assert (error.code, error.status) == ("InvalidSignatureException", 403)
+    assert error.message == (f"Signature expired: {_stamp(wire.timestamp)} is now earlier than "
+                             f"{_stamp(now - timedelta(seconds=300))} ({_stamp(now)} - 300 sec.)")
+    assert error.for_query_protocol().code == "SignatureDoesNotMatch"
+
+
+def test_sts_presigned_url_ignores_x_amz_expires_but_not_the_clock() -> None:
+    wire = eks_get_token("prod")  # X-Amz-Expires=60
+    check(wire, now=wire.timestamp + timedelta(minutes=15))
+    assert rejected(wire, now=wire.timestamp + timedelta(minutes=15, seconds=1)).message.startswith("Signature expired")
+
+
+@pytest.mark.parametrize("expires", ["9" * 5000, "0" * 5000 + "60", "1" + "0" * 4400])
+def test_absurdly_long_x_amz_expires_is_a_clean_error(expires: str) -> None:
+    query = eks_get_token("prod").raw_query.replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
+    if expires.startswith("0"):
+        assert parse_signature("GET", "/", query, {"host": "h"}).expires_in == 60
+    else:
+        error = parse_error({"x-k8s-aws-id": "prod"}, query)
+        assert error.code == "IncompleteSignatureException" and len(error.message) < 200
+
+
+@pytest.mark.parametrize(("region", "service", "message"), [
+    ("us-west-2", "eks", None),
+    ("eu-west-1", "eks", "Credential should be scoped to a valid region, not 'eu-west-1'."),
+    ("us-west-2", "iam", "Credential should be scoped to correct service: 'eks'."),
+    ("eu-west-1", "sts", "Credential should be scoped to a valid region, not 'eu-west-1'. "
+                         "Credential should be scoped to correct service: 'eks'."),
+])
+def test_check_scope(region: str, service: str, message: str | None) -> None:
+    signed = check(sign("GET", f"{EKS}/clusters", service=service, region=region))
+    if message is None:
+        sigv4.check_scope(signed, service="eks", regions=("us-west-2",))
+        return
+    with pytest.raises(SigV4Error) as caught:
+        sigv4.check_scope(signed, service="eks", regions=("us-west-2",))
+    assert (caught.value.code, caught.value.status, caught.value.message) == ("InvalidSignatureException", 403, message)
+    presigned = _presigned_eks(60)  # the presigned form says the same
+    with pytest.raises(SigV4Error) as caught:
+        sigv4.check_scope(check(presigned), service="eks", regions=("eu-central-1",))
+    assert caught.value.message == "Credential should be scoped to a valid region, not 'us-west-2'."
+
+
+@pytest.mark.parametrize("credential", ["%FF%FE/20200101/us-east-1/eks/aws4_request",
+                                        "AKIA%00/20200101/us-east-1/eks/aws4_request"])
+def test_undecodable_access_key_is_an_unknown_key(credential: str) -> None:
+    query = (f"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date=20200101T000000Z"
+             "&X-Amz-SignedHeaders=host&X-Amz-Signature=00")
+    error = parse_error({}, query)
+    assert (error.code, error.status, error.message) == ("UnrecognizedClientException", 403, sigv4.INVALID_TOKEN)
+
+
+def test_undecodable_bytes_are_shown_printable() -> None:
+    query = ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA/20200101/us-east-1/eks/%FF"
+             "&X-Amz-Date=20200101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=00")
+    error = parse_error({}, query)
+    assert error.message.endswith("not '\ufffd'.") and error.message.encode("utf-8")
+
+
+_wire_text = st.text(st.characters(codec="latin-1"), max_size=80)
+_auth_header = st.one_of(_wire_text, st.builds(
+    lambda c, s, g: f"AWS4-HMAC-SHA256 Credential={c}, SignedHeaders={s}, Signature={g}", _wire_text, _wire_text,
+    _wire_text))
+_query_value = st.one_of(st.text(max_size=40), st.sampled_from(["%FF", "%ED%A0%80", "%", "9" * 5000, "0" * 4400 + "1"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(authorization=st.one_of(st.none(), _auth_header), date=st.one_of(st.none(), _wire_text),
+       amz_date=st.one_of(st.none(), _wire_text, st.just("20260101T000000Z")),
+       token=st.one_of(st.none(), _wire_text),
+       query=st.dictionaries(st.sampled_from(["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                                              "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token",
+                                              "Action"]), _query_value, max_size=8))
+def test_hostile_claims_fail_only_as_sigv4_errors(authorization: str | None, date: str | None, amz_date: str | None,
+                                                 token: str | None, query: dict[str, str]) -> None:
+    """Whatever arrives before authentication: a SigV4Error (an AWS error on the wire), never another exception."""
+    headers = {name: value for name, value in (("authorization", authorization), ("date", date),
+                                               ("x-amz-date", amz_date), ("x-amz-security-token", token),
+                                               ("host", "h")) if value is not None}
+    raw_query = "&".join(f"{name}={value}" for name, value in query.items())
+    try:
+        signed = parse_signature("GET", "/clusters", raw_query, headers)
+        sigv4.check_scope(signed, service="eks", regions=("us-east-1",))
+        verify_signature(signed, method="GET", raw_path="/clusters", raw_query=raw_query, headers=headers, body=b"",
+                         secret_access_key=SECRET, now=datetime.now(timezone.utc))
+    except SigV4Error as error:
+        assert error.message.encode("utf-8") and 400 <= error.status < 500

@@ -1,30 +1,50 @@
 """`explain` and `who-can` over HTTP (JSON), for the CLI now and a console later.
 
-They reveal who may do what, so they are management calls: SigV4-signed like the EKS API
-and allowed to callers whose IAM policies allow ``eks:ListAccessEntries`` on the cluster.
+They show what the EKS API shows only to callers allowed to read it, so they are management
+calls under the same rules: SigV4-signed for ``eks`` in kubegate's region, and authorized
+like the EKS calls whose data they reveal:
+
+- both need ``eks:ListAccessEntries`` on the cluster;
+- explain shows one principal's username, groups, policies and scopes, so it also needs
+  ``eks:DescribeAccessEntry`` and ``eks:ListAssociatedAccessPolicies`` on that principal's
+  access entry (the ARN it has, or would have);
+- who-can lists only the entries for which the caller has both, and says how many entries
+  it withheld without naming them.
+
+Every refusal is a JSON ``{"code", "message"}`` with a 4xx status, never a trace.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from kubegate.api.aws_endpoint import read_request
+from kubegate.api import eks
+from kubegate.api.aws_endpoint import MAX_BODY, BodyTooLarge, read_request
+from kubegate.api.wire import RawRequest
 from kubegate.domain import rbac
 from kubegate.domain.arns import PrincipalKind, parse_principal_arn
 from kubegate.domain.aws_auth import CallerIdentity
-from kubegate.domain.caller import Caller
+from kubegate.domain.caller import Caller, RequestFacts
+from kubegate.domain.condition_keys import PrincipalType, principal_type
 from kubegate.domain.errors import AccessDenied, DomainError
 from kubegate.engine.explain import explain, who_can
 from kubegate.engine.registry import SnapshotRegistry
+from kubegate.engine.snapshot import ClusterSnapshot
 from kubegate.identity.access_keys import AccessKeys
 from kubegate.identity.authorizer import Authorizer
-from kubegate.identity.sigv4 import SigV4Error
+from kubegate.identity.sigv4 import SigV4Error, check_scope, parse_signature
 from kubegate.service.access import AccessService, utcnow
 from kubegate.store.database import Store
+
+log = logging.getLogger("kubegate.api")
+ENTRY_READS = ("DescribeAccessEntry", "ListAssociatedAccessPolicies")
+"""The EKS reads whose data an explanation (or a who-can row) shows about one principal."""
 
 
 class BadQuery(Exception):
@@ -45,6 +65,13 @@ def request_from(query: Any) -> rbac.Request:
     )
 
 
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+Compute = Callable[[ClusterSnapshot, dict[str, str], Caller, RequestFacts], dict[str, Any]]
+
+
 class Insight:
     def __init__(self, registry: SnapshotRegistry, keys: AccessKeys, authorizer: Authorizer, service: AccessService,
                  store: Store) -> None:
@@ -60,43 +87,100 @@ class Insight:
     async def who_can(self, request: Request) -> Response:
         return await self._answer(request, self._who_can)
 
-    async def _answer(self, request: Request, compute: Any) -> Response:
-        raw = await read_request(request)
+    async def _answer(self, request: Request, compute: Compute) -> Response:
         cluster = request.path_params["name"]
         try:
-            caller = await run_in_threadpool(self._caller, raw)
-            await run_in_threadpool(self.authorizer.check, caller, "eks:ListAccessEntries",
-                                    self.service.cluster_arn(cluster))
+            raw = await read_request(request)
+        except BodyTooLarge:
+            return _error(413, "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY} bytes")
+        except ClientDisconnect:
+            return Response(status_code=400)
+        query = dict(request.query_params)
+        authenticated = False
+        try:
+            caller, facts = await run_in_threadpool(self._authenticate, raw)
+            authenticated = True
+            await run_in_threadpool(self._check, caller, "ListAccessEntries", cluster, None, facts)
             snapshot = self.registry.snapshot(cluster)
             if snapshot is None:
-                return JSONResponse({"message": f"No cluster found for name: {cluster}."}, status_code=404)
-            return JSONResponse(await run_in_threadpool(compute, snapshot, dict(request.query_params)))
+                return _error(404, "ResourceNotFoundException", f"No cluster found for name: {cluster}.")
+            return JSONResponse(await run_in_threadpool(compute, snapshot, query, caller, facts))
         except SigV4Error as exc:
-            return JSONResponse({"message": exc.message, "code": exc.code}, status_code=exc.status)
+            return _error(exc.status, exc.code, exc.message)
+        except AccessDenied as exc:
+            return _error(403, "AccessDeniedException", exc.message)
         except DomainError as exc:
-            status = 403 if isinstance(exc, AccessDenied) else 400
-            return JSONResponse({"message": exc.message}, status_code=status)
+            return _error(400, "InvalidParameterException", exc.message)
         except BadQuery as exc:
-            return JSONResponse({"message": str(exc)}, status_code=400)
+            return _error(400, "InvalidParameterException", str(exc))
+        except Exception as exc:
+            if not authenticated:  # unauthenticated: one line, so anonymous callers cannot fill the log with traces
+                log.error("%s failed before authentication: %s", request.scope["path"], type(exc).__name__)
+            else:
+                log.exception("%s failed", request.scope["path"])
+            return _error(500, "ServerException", "An internal error occurred")
 
-    def _caller(self, raw: Any) -> Caller:
-        caller, _ = self.keys.authenticate(method=raw.method, raw_path=raw.raw_path, raw_query=raw.raw_query,
-                                           headers=raw.headers, body=raw.body, now=utcnow())
-        return caller
+    def _authenticate(self, raw: RawRequest) -> tuple[Caller, RequestFacts]:
+        """The caller of a request signed for EKS in kubegate's region, and what the request says about it."""
+        now = utcnow()
+        check_scope(parse_signature(raw.method, raw.raw_path, raw.raw_query, raw.headers),
+                    service="eks", regions=(self.service.region,))
+        caller, _, region = self.keys.authenticate(method=raw.method, raw_path=raw.raw_path, raw_query=raw.raw_query,
+                                                   headers=raw.headers, body=raw.body, now=now)
+        return caller, RequestFacts(now=now, source_ip=raw.source_ip, region=region,
+                                    user_agent=raw.headers.get("user-agent", ""))
 
-    def _explain(self, snapshot: Any, query: dict[str, str]) -> dict[str, Any]:
+    def _check(self, caller: Caller, operation: str, cluster: str, principal_arn: str | None,
+               facts: RequestFacts) -> None:
+        """Authorize `operation` exactly as the EKS API would: same resource, same condition keys."""
+        params: dict[str, Any] = {"clusterName": cluster}
+        if principal_arn is not None:
+            params["principalArn"] = principal_arn
+        resource = eks.resource(self.service, operation, params)
+        self.authorizer.check(caller, f"eks:{operation}", resource, facts,
+                              eks.condition_keys(self.service, operation, params, resource))
+
+    def _readable(self, caller: Caller, cluster: str, principals: Iterable[str], facts: RequestFacts) -> set[str]:
+        """The principals whose access entries the caller may describe and list the policies of."""
+        wanted = set(principals)
+        if principal_type(caller) is PrincipalType.ROOT:
+            return wanted
+        readable = set()
+        for principal in wanted:
+            try:
+                for operation in ENTRY_READS:
+                    self._check(caller, operation, cluster, principal, facts)
+            except AccessDenied:
+                continue
+            readable.add(principal)
+        return readable
+
+    def _explain(self, snapshot: ClusterSnapshot, query: dict[str, str], caller: Caller,
+                 facts: RequestFacts) -> dict[str, Any]:
         if not query.get("principalArn"):
             raise BadQuery("principalArn is required")
+        attributes = request_from(query)
+        for operation in ENTRY_READS:
+            self._check(caller, operation, snapshot.name, query["principalArn"], facts)
         identity = self._identity(query["principalArn"], query.get("session") or None)
         return {"cluster": snapshot.name, "principal": identity.arn,
-                **explain(snapshot, identity, request_from(query)).as_dict()}
+                **explain(snapshot, identity, attributes).as_dict()}
 
-    def _who_can(self, snapshot: Any, query: dict[str, str]) -> dict[str, Any]:
+    def _who_can(self, snapshot: ClusterSnapshot, query: dict[str, str], caller: Caller,
+                 facts: RequestFacts) -> dict[str, Any]:
         holders = who_can(snapshot, request_from(query))
-        return {"cluster": snapshot.name, "holders": [
-            {"principalArn": h.principal_arn, "username": h.username, "policyArn": h.grant.policy_arn,
-             "reason": h.grant.describe()} for h in holders
-        ], "note": "Kubernetes RBAC bindings may grant more; kubegate lists access policies only."}
+        principals = {h.principal_arn for h in holders}
+        readable = self._readable(caller, snapshot.name, principals, facts)
+        return {
+            "cluster": snapshot.name,
+            "holders": [
+                {"principalArn": h.principal_arn, "username": h.username, "policyArn": h.grant.policy_arn,
+                 "reason": h.grant.describe()} for h in holders if h.principal_arn in readable
+            ],
+            "withheld": len(principals - readable),
+            "note": "Kubernetes RBAC bindings may grant more; kubegate lists access policies only. Entries you "
+                    "may not DescribeAccessEntry and ListAssociatedAccessPolicies on are withheld (counted only).",
+        }
 
     def _identity(self, principal_arn: str, session: str | None) -> CallerIdentity:
         """The caller as STS would name a session of this principal (unique ID from kubegate's IAM)."""

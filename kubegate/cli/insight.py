@@ -30,7 +30,10 @@ def _get(path: str, params: dict[str, str]) -> dict[str, Any]:
     verify = ssl.create_default_context(cafile=bundle) if bundle else True
     with httpx.Client(verify=verify, timeout=30) as client:
         response = client.get(url, headers=dict(request.headers.items()))
-    document: dict[str, Any] = response.json()
+    try:
+        document: dict[str, Any] = response.json()
+    except ValueError:
+        raise click.ClickException(f"HTTP {response.status_code}: {response.text[:500]}") from None
     if response.status_code != 200:
         raise click.ClickException(document.get("message", response.text))
     return document
@@ -89,5 +92,7 @@ def who_can_command(cluster: str, as_json: bool, **request: str) -> None:
     for holder in answer["holders"]:
         click.echo(f"{holder['principalArn']} ({holder['username']}): {holder['reason']}")
     if not answer["holders"]:
-        click.echo("no access policy allows it")
+        click.echo("no access policy allows it" + (" (that you may see)" if answer.get("withheld") else ""))
+    if answer.get("withheld"):
+        click.echo(f"# {answer['withheld']} more access entries withheld: you may not describe them")
     click.echo(f"# {answer['note']}")

@@ -14,7 +14,8 @@ import yaml
 
 from kubegate import pki
 from kubegate.api.tls import WEBHOOK_ORGANIZATION
-from kubegate.datadir import DataDir
+from kubegate.datadir import DataDir, InstanceConfig
+from kubegate.domain.clusters import Cluster
 from kubegate.identity import token_maker
 
 WEBHOOK_PATH = "/k8s/clusters/{name}/{verb}"
@@ -97,20 +98,51 @@ def webhook_kubeconfig(server: str, ca_pem: bytes, cert_pem: bytes, key_pem: byt
     }
 
 
+def _webhook_cluster(directory: DataDir, config: InstanceConfig, database_url: str | None, name: str,
+                     rotate: bool) -> Cluster:
+    """The cluster whose identity the certificate will carry, after starting a new generation if asked."""
+    from kubegate.domain.errors import DomainError
+    from kubegate.service.access import AccessService
+    from kubegate.store.database import Store
+
+    store = Store(database_url or directory.default_database_url)
+    try:
+        service = AccessService(store, account=config.account_id, region=config.region)
+        if rotate:
+            return service.rotate_webhook_certificates(name)
+        return service.describe_cluster(name)[0]
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+
+
 @click.command("webhook-config")
 @click.option("--data-dir", envvar="KUBEGATE_DATA_DIR", default=".kubegate", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--database-url", envvar="KUBEGATE_DATABASE_URL", default=None,
+              help="SQLAlchemy URL of the database (default: kubegate.db in the data dir).")
 @click.option("--cluster", "cluster_name", required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--server", default=None, help="kubegate's URL as the kube-apiserver reaches it (default: the data dir's).")
-def webhook_config(data_dir: Path, cluster_name: str, out_dir: Path, server: str | None) -> None:
-    """Write webhook kubeconfigs (authn, authz) with a client certificate for CLUSTER's kube-apiserver."""
+@click.option("--rotate", is_flag=True,
+              help="Revoke every certificate issued for CLUSTER so far (a running kubegate refuses them within "
+                   "seconds) and issue one of the new generation.")
+def webhook_config(data_dir: Path, database_url: str | None, cluster_name: str, out_dir: Path, server: str | None,
+                   rotate: bool) -> None:
+    """Write webhook kubeconfigs (authn, authz) with a client certificate for CLUSTER's kube-apiserver.
+
+    The certificate is good for this cluster only as it now is: not for a deleted and re-created
+    namesake, and not after a later --rotate.
+    """
     directory = DataDir(data_dir)
     try:
         config = directory.config()
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+    cluster = _webhook_cluster(directory, config, database_url, cluster_name, rotate)
     authority = pki.load_authority(directory.ca_certificate, directory.ca_key)
-    certificate, key = authority.issue(cluster_name, organization=WEBHOOK_ORGANIZATION, client=True)
+    certificate, key = authority.issue(cluster_name, organization=WEBHOOK_ORGANIZATION, client=True,
+                                       uris=(cluster.webhook_identity,))
     base = (server or config.endpoint).rstrip("/")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -124,6 +156,9 @@ def webhook_config(data_dir: Path, cluster_name: str, out_dir: Path, server: str
         with os.fdopen(fd, "w") as handle:
             yaml.safe_dump(document, handle, sort_keys=False)
         written[verb] = path.absolute()
+    if rotate:
+        click.echo(f"# certificate generation {cluster.webhook_generation}: earlier certificates for "
+                   f"{cluster_name} are revoked")
     click.echo("# kube-apiserver flags:")
     click.echo(f"--authentication-token-webhook-config-file={written['authenticate']}")
     click.echo("--authentication-token-webhook-version=v1")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -67,6 +67,12 @@ class Creator:
     principal_id: str
 
 
+WEBHOOK_GENERATION = "kubegate:webhookCertificateGeneration"
+"""The spec key holding a cluster's webhook-certificate generation (absent: 0). No EKS input can
+set it (it is no model member) and DescribeCluster never shows it (outputs are projected)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 @dataclass(frozen=True)
 class Cluster:
     name: str
@@ -91,6 +97,20 @@ class Cluster:
 
     def update_in_progress(self, now: datetime) -> Update | None:
         return next((u for u in self.updates if u.status(now) is UpdateStatus.IN_PROGRESS), None)
+
+    @property
+    def webhook_generation(self) -> int:
+        """Bumped by `kubegate webhook-config --rotate`, revoking the certificates of earlier ones."""
+        value = self.spec.get(WEBHOOK_GENERATION, 0)
+        return value if isinstance(value, int) else 0
+
+    @property
+    def webhook_identity(self) -> str:
+        """The URI SAN a cluster's webhook client certificates carry, and the webhooks require: the
+        cluster's name, its creation time (a deleted and re-created namesake has another) and the
+        certificate generation."""
+        created_ms = (self.created_at - _EPOCH) // timedelta(milliseconds=1)
+        return f"kubegate:cluster:{self.name}:{created_ms}:{self.webhook_generation}"
 
 
 def settle_time(now: datetime, settle_seconds: float) -> datetime:

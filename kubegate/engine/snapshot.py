@@ -26,6 +26,7 @@ class ClusterSnapshot:
     aws_auth: AwsAuth
     aws_auth_version: int | None
     instances: Mapping[str, str] = field(default_factory=dict)  # EC2 instance ID -> private DNS name
+    webhook_identity: str = ""  # what the webhooks' caller certificate must carry; "": none may call
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -53,4 +54,5 @@ def build_snapshot(
         aws_auth=aws_auth,
         aws_auth_version=aws_auth_version,
         instances=instances,
+        webhook_identity=cluster.webhook_identity,
     )

@@ -3,14 +3,20 @@
 Parsing and verifying are split because the secret is only known once the caller has looked the
 access key up; everything `parse_signature` returns is therefore client-asserted and unverified.
 Error codes and messages follow what AWS's JSON services answer; see `SigV4Error.for_query_protocol`
-for the spelling the query-protocol services (STS, IAM) use.
+for the spelling the query-protocol services (STS, IAM) use. `check_scope` is the endpoint's part:
+only it knows which service and region a request was sent to.
+
+Everything echoed back in a message is client input: it is made printable first (a presigned
+query may carry bytes that are not UTF-8), and claims that must be looked up (the access key,
+the session token) are refused here unless they are printable ASCII, so that nothing
+downstream has to cope with them.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -19,6 +25,9 @@ from urllib.parse import quote, unquote_to_bytes
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_PRESIGNED_EXPIRES = 604800
+IGNORES_EXPIRES = frozenset({"sts"})
+"""Services whose presigned URLs live the +/- max_skew window whatever X-Amz-Expires says (see verify_signature)."""
+INVALID_TOKEN = "The security token included in the request is invalid."
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your AWS "
     "Secret Access Key and signing method. Consult the service documentation for details."
@@ -48,6 +57,11 @@ class SigV4Error(Exception):
         """STS and IAM spell the same failures without the 'Exception' suffix (SignatureDoesNotMatch...)."""
         code, message = _QUERY_PROTOCOL.get(self.code, (self.code, None))
         return SigV4Error(code, message or self.message, self.status)
+
+
+def _shown(text: str) -> str:
+    """Client input as it may appear in a message: undecodable bytes (kept as surrogates) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _incomplete(message: str) -> SigV4Error:
@@ -101,8 +115,8 @@ def _parse_unverified_header(authorization: str, headers: Mapping[str, str]) -> 
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = part.partition("=")
         if not sep:
-            raise _incomplete(f"'{part}' not a valid key=value pair (missing equal-sign) in "
-                              f"Authorization header: '{authorization}'.")
+            raise _incomplete(f"'{_shown(part)}' not a valid key=value pair (missing equal-sign) in "
+                              f"Authorization header: '{_shown(authorization)}'.")
         fields[key.strip()] = value.strip()
     problems = [f"Authorization header requires '{p}' parameter. "
                 for p in ("Credential", "Signature", "SignedHeaders") if p not in fields]
@@ -110,8 +124,8 @@ def _parse_unverified_header(authorization: str, headers: Mapping[str, str]) -> 
     if not raw_date:
         problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ")
     if problems:
-        raise _incomplete("".join(problems) + f"Authorization={authorization}")
-    timestamp = _parse_timestamp(raw_date, http_date=not headers.get("x-amz-date"))
+        raise _incomplete("".join(problems) + f"Authorization={_shown(authorization)}")
+    timestamp = _parse_timestamp(raw_date or "", http_date=not headers.get("x-amz-date"))
     return _unverified_claims(fields["Credential"], fields["SignedHeaders"], fields["Signature"], timestamp,
                               headers.get("x-amz-security-token"), presigned=False, expires_in=None)
 
@@ -121,7 +135,7 @@ def _parse_unverified_query(query: list[tuple[str, str]]) -> SignedRequest:
     for name, value in query:
         if name in _SINGLETON_QUERY_PARAMS:
             if name in params:
-                raise _incomplete(f"AWS query-string parameters must include '{name}' only once. "
+                raise _incomplete(f"AWS query-string parameters must include '{_shown(name)}' only once. "
                                   "Re-examine the query-string parameters.")
             params[name] = value
     missing = [p for p in _QUERY_AUTH_PARAMS if not params.get(p)]
@@ -143,17 +157,24 @@ def _unverified_claims(credential: str, signed_headers: str, signature: str, tim
     parts = credential.split("/")
     if len(parts) != 5:
         raise _incomplete("Credential must have exactly 5 slash-delimited elements, "
-                          f"e.g. keyid/date/region/service/term, got '{credential}'")
+                          f"e.g. keyid/date/region/service/term, got '{_shown(credential)}'")
     access_key_id, scope_date, region, service, terminator = parts
     if terminator != "aws4_request":
-        raise _invalid(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")
+        raise _invalid(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{_shown(terminator)}'.")
+    if not _lookup_safe(access_key_id) or (security_token is not None and not _lookup_safe(security_token)):
+        raise SigV4Error("UnrecognizedClientException", INVALID_TOKEN, 403)  # what an unknown key gets
     return SignedRequest(access_key_id, timestamp, scope_date, region, service, header_names, signature,
                          security_token, presigned, expires_in)
 
 
+def _lookup_safe(value: str) -> bool:
+    """Access key IDs and session tokens are printable ASCII; anything else is no key kubegate issued."""
+    return value.isascii() and value.isprintable()
+
+
 def _check_algorithm(algorithm: str) -> None:
     if algorithm != ALGORITHM:
-        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm}'.")
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{_shown(algorithm)}'.")
 
 
 def _parse_timestamp(value: str, *, http_date: bool = False) -> datetime:
@@ -166,7 +187,7 @@ def _parse_timestamp(value: str, *, http_date: bool = False) -> datetime:
             return datetime.strptime(value, _ISO_BASIC).replace(tzinfo=timezone.utc)
     except (TypeError, ValueError):
         pass
-    raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{value}'. "
+    raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{_shown(value)}'. "
                       "See http://en.wikipedia.org/wiki/ISO_8601")
 
 
@@ -175,7 +196,10 @@ def _parse_expires(value: str | None) -> int | None:
         return None
     if not value.isdigit() or not value.isascii():
         raise _incomplete("X-Amz-Expires should be a number")
-    seconds = int(value)
+    digits = value.lstrip("0") or "0"  # never int() thousands of digits, leading zeros included
+    if len(digits) > len(str(MAX_PRESIGNED_EXPIRES)):
+        raise _incomplete(f"X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES}")
+    seconds = int(digits)
     if seconds < 1:
         raise _incomplete("X-Amz-Expires must be a positive number of seconds")
     if seconds > MAX_PRESIGNED_EXPIRES:
@@ -207,11 +231,14 @@ def verify_signature(signed: SignedRequest, *, method: str, raw_path: str, raw_q
                      now: datetime, max_skew: timedelta = timedelta(minutes=15)) -> None:
     """Accept the request only if the claims in `signed` are fresh and were signed with this secret.
 
-    Presigned URLs get the same +/- max_skew window around X-Amz-Date as signed headers, and
-    X-Amz-Expires is only range-checked: that is what STS does, and `aws eks get-token` relies on it
-    (it presigns with X-Amz-Expires=60 but tells kubectl the token lasts 14 minutes).
+    Presigned URLs get the same +/- max_skew window around X-Amz-Date as signed headers and must
+    also be used within X-Amz-Expires seconds of it, except STS's: STS only range-checks
+    X-Amz-Expires, and `aws eks get-token` relies on that (it presigns with X-Amz-Expires=60 but
+    tells kubectl the token lasts 14 minutes).
     """
     _check_clock(signed.timestamp, now, max_skew)
+    if signed.presigned and signed.expires_in is not None and signed.service not in IGNORES_EXPIRES:
+        _check_expiry(signed.timestamp, signed.expires_in, now)
     _check_scope_date(signed)
     query = [(n, v) for n, v in _split_query(raw_query) if not (signed.presigned and n == "X-Amz-Signature")]
     key = _signing_key(secret_access_key, signed)
@@ -241,11 +268,35 @@ def _check_clock(timestamp: datetime, now: datetime, max_skew: timedelta) -> Non
                        f"({now.strftime(fmt)} + {minutes} min.)")
 
 
+def _check_expiry(timestamp: datetime, expires_in: int, now: datetime) -> None:
+    """A presigned URL is good until X-Amz-Date + X-Amz-Expires (inclusive); worded like the clock check."""
+    now = now.astimezone(timezone.utc).replace(microsecond=0)
+    if timestamp < now - timedelta(seconds=expires_in):
+        raise _invalid(f"Signature expired: {timestamp.strftime(_ISO_BASIC)} is now earlier than "
+                       f"{(now - timedelta(seconds=expires_in)).strftime(_ISO_BASIC)} "
+                       f"({now.strftime(_ISO_BASIC)} - {expires_in} sec.)")
+
+
+def check_scope(signed: SignedRequest, *, service: str, regions: Collection[str]) -> None:
+    """The credential scope must name the service the request was sent to and one of its regions.
+
+    AWS reports both problems at once, in this order, with these words, in both the header
+    and the presigned form.
+    """
+    problems = []
+    if signed.region not in regions:
+        problems.append(f"Credential should be scoped to a valid region, not '{_shown(signed.region)}'.")
+    if signed.service != service:
+        problems.append(f"Credential should be scoped to correct service: '{service}'.")
+    if problems:
+        raise _invalid(" ".join(problems))
+
+
 def _check_scope_date(signed: SignedRequest) -> None:
     day = signed.timestamp.strftime("%Y%m%d")
     if signed.scope_date != day:
         raise _invalid("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-                       f"HTTP: '{signed.scope_date}' != '{day}', from '{signed.timestamp.strftime(_ISO_BASIC)}'.")
+                       f"HTTP: '{_shown(signed.scope_date)}' != '{day}', from '{signed.timestamp.strftime(_ISO_BASIC)}'.")
 
 
 def _payload_hash_candidates(signed: SignedRequest, headers: Mapping[str, str], body: bytes) -> list[str]:

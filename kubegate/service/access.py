@@ -23,6 +23,7 @@ from kubegate.domain.access_entries import (
     associate,
     check_policy_allowed,
     identity_for,
+    requested_scope,
     updated,
 )
 from kubegate.domain.aws_auth import AwsAuthError, parse_config_map_yaml
@@ -30,6 +31,7 @@ from kubegate.domain.caller import Caller
 from kubegate.domain.arns import Arn, PrincipalArn, PrincipalKind, parse_principal_arn
 from kubegate.domain.clusters import (
     DEFAULT_KUBERNETES_VERSION,
+    WEBHOOK_GENERATION,
     Cluster,
     Creator,
     Update,
@@ -260,6 +262,16 @@ class AccessService:
             tx.save_cluster(cluster)
         return cluster
 
+    def rotate_webhook_certificates(self, name: str) -> Cluster:
+        """A new webhook-certificate generation: the certificates issued for earlier ones stop working
+        once the webhooks' snapshots have the cluster's new revision (at once here, within a sync elsewhere)."""
+        with self.store.transaction() as tx:
+            cluster = self._cluster(tx, name)
+            generation = cluster.webhook_generation + 1
+            cluster = replace(cluster, spec={**cluster.spec, WEBHOOK_GENERATION: generation})
+            tx.save_cluster(cluster)
+        return cluster
+
     def clusters_with_credentials(self) -> list[Cluster]:
         """Clusters whose live aws-auth kubegate follows (one cheap query when there are none)."""
         with self.store.transaction() as tx:
@@ -311,7 +323,7 @@ class AccessService:
                 cluster, params = self._change_mode(tx, cluster, value, now)
             else:
                 cluster = replace(cluster, spec={**cluster.spec, member: {**cluster.spec.get(member, {}), **value}})
-                params = ((member, _compact_json(value)),)
+                params = _update_params(member, value)
             update_ = Update(
                 id=self.new_id(),
                 cluster_name=name,
@@ -463,7 +475,7 @@ class AccessService:
             self._entry_cluster(tx, cluster_name)
             entry = self._entry(tx, cluster_name, principal_arn)
             policy = policy_by_arn(policy_arn)
-            scope = AccessScope.create(access_scope["type"], access_scope.get("namespaces"))
+            scope = requested_scope(access_scope)
             entry, association = associate(entry, policy, scope, self.clock())
             tx.save_entry(entry)
         return entry, association
@@ -516,6 +528,20 @@ class AccessService:
             arn = self._tagged(tx, resource_arn)
             tx.set_tags(arn, tagrules.without(tx.tags(arn), tag_keys))
 
+    def entry_for_authorization(self, cluster_name: str, principal_arn: str) -> AccessEntry | None:
+        """The stored entry an action acts on, whose properties are its condition keys (None if none)."""
+        try:
+            principal = parse_principal_arn(principal_arn)
+        except InvalidParameter:
+            return None
+        with self.store.transaction() as tx:
+            return tx.entry(cluster_name, principal.arn)
+
+    def resource_tags(self, arn: str) -> dict[str, str]:
+        """The tags IAM conditions see as aws:ResourceTag/*; none for a resource that does not exist."""
+        with self.store.transaction() as tx:
+            return tx.tags(arn)
+
     def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
         with self.store.transaction() as tx:
             return tx.tags(self._tagged(tx, resource_arn))
@@ -523,3 +549,30 @@ class AccessService:
 
 def _compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# resourcesVpcConfig members and the UpdateParamType EKS lists each change under.
+VPC_PARAM_TYPES = {
+    "endpointPublicAccess": "EndpointPublicAccess",
+    "endpointPrivateAccess": "EndpointPrivateAccess",
+    "publicAccessCidrs": "PublicAccessCidrs",
+    "subnetIds": "Subnets",
+    "securityGroupIds": "SecurityGroups",
+    "controlPlaneEgressMode": "ControlPlaneEgressMode",
+}
+
+
+def _update_params(member: str, value: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A logging or VPC update's params as EKS lists them: one per changed setting, typed by the model.
+
+    Values are text: booleans as ``true``/``false``, lists as JSON (``["203.0.113.5/32"]``).
+    """
+    if member == "logging":
+        return (("ClusterLogging", _compact_json(value)),)
+
+    def text(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        return item if isinstance(item, str) else _compact_json(item)
+
+    return tuple((VPC_PARAM_TYPES[key], text(item)) for key, item in value.items() if key in VPC_PARAM_TYPES)
