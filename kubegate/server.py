@@ -24,7 +24,7 @@ from kubegate.api.aws_apis import eks_api, iam_api, sts_api
 from kubegate.api.aws_endpoint import AwsEndpoint
 from kubegate.api.insight import Insight
 from kubegate.api.embedded_sts import EmbeddedStsClient, RoutingStsClient
-from kubegate.api.tls import ClientCertificateHttpToolsProtocol
+from kubegate.api.tls import REQUEST_READ_TIMEOUT, client_certificate_protocol
 from kubegate.api.webhook_routes import ASGIApp
 from kubegate.api.token_webhook import TokenWebhook
 from kubegate.datadir import DataDir, InstanceConfig
@@ -33,13 +33,15 @@ from kubegate.identity.access_keys import AccessKeys
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.ec2 import Ec2DnsResolver
 from kubegate.identity.iam import IamService
-from kubegate.identity.iam_token import HttpStsClient, StsEndpointPolicy, TokenVerifier
+from kubegate.identity.aws_sts import AwsStsDisabled, AwsStsGate
+from kubegate.identity.iam_token import HttpStsClient, StsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.sts import StsService
 from kubegate.service.access import AccessService, utcnow
 from kubegate.service.live_aws_auth import LiveAwsAuth
 from kubegate.store.database import Store
 
 SYNC_SECONDS = 2.0
+KEEP_ALIVE_SECONDS = 5  # idle time allowed between requests on one connection (uvicorn's default, made explicit)
 log = logging.getLogger("kubegate")
 
 
@@ -64,6 +66,7 @@ def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) ->
 def build(
     data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
     audit_log: str = "file", sts_regions: frozenset[str] = frozenset(), ec2_lookup: bool = False,
+    aws_sts: bool = True, unsafe_aws_sts_url_override: str | None = None,
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
@@ -76,10 +79,12 @@ def build(
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
-    aws = AwsEndpoint([eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)], keys, utcnow)
+    aws = AwsEndpoint([eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)], keys, utcnow,
+                      region=config.region)
     registry = SnapshotRegistry(store)
     policy = sts_policy(config, sts_regions)
-    sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, HttpStsClient())
+    remote = _aws_sts_client(aws_sts, unsafe_aws_sts_url_override)
+    sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, remote)
     verifiers: dict[str, TokenVerifier] = {}
 
     def verifier_for(cluster: str) -> TokenVerifier:
@@ -93,11 +98,26 @@ def build(
         registry, verifier_for, utcnow, audit,
         resolve_instance=resolver.private_dns_name if resolver else None,
         register_instance=service.register_instance,
+        embedded_hosts=policy.extra_hosts, aws_sts=AwsStsGate(enabled=aws_sts),
     )
     insight = Insight(registry, keys, authorizer, service, store)
     live = LiveAwsAuth(service, cipher)
     app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, lifespan=_syncing(registry, live))
     return Kubegate(config, store, service, registry, app)
+
+
+def _aws_sts_client(enabled: bool, unsafe_url_override: str | None) -> StsClient:
+    """AWS's STS over HTTPS; refused outright when switched off; a loopback listener only when testing."""
+    if not enabled:
+        log.warning("AWS STS disabled (--no-aws-sts): tokens presigned for AWS are refused; kubegate's own STS "
+                    "still verifies its tokens")
+        return AwsStsDisabled()
+    if unsafe_url_override is not None:
+        client = HttpStsClient(unsafe_endpoint_override=unsafe_url_override)  # ValueError unless loopback
+        log.warning("UNSAFE, FOR TESTING ONLY: calls to AWS STS go to %s instead of AWS "
+                    "(--unsafe-aws-sts-url-override)", unsafe_url_override)
+        return client
+    return HttpStsClient()
 
 
 def _syncing(registry: SnapshotRegistry, live: LiveAwsAuth):  # type: ignore[no-untyped-def]
@@ -125,8 +145,12 @@ def _syncing(registry: SnapshotRegistry, live: LiveAwsAuth):  # type: ignore[no-
     return lifespan
 
 
-def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
+def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float = REQUEST_READ_TIMEOUT) -> None:
     """Serve HTTPS until SIGINT or SIGTERM, then exit 0.
+
+    Slow clients are bounded: a request must be read whole within `request_read_timeout` seconds
+    of its first byte (a new connection's within as many of the handshake), an idle connection
+    is closed after KEEP_ALIVE_SECONDS, and headers are capped (see `api.tls`).
 
     uvicorn drains in-flight requests and re-raises the signal it caught; the handlers
     installed here turn that into a clean exit rather than a death by signal. A client
@@ -146,7 +170,8 @@ def serve(data_dir: DataDir, kubegate: Kubegate) -> None:
             ssl_keyfile=str(data_dir.server_key),
             ssl_cert_reqs=ssl.CERT_OPTIONAL,
             ssl_ca_certs=str(data_dir.ca_certificate),
-            http=ClientCertificateHttpToolsProtocol,
+            http=client_certificate_protocol(request_read_timeout),
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             loop="uvloop",
             proxy_headers=False,  # nothing fronts kubegate: X-Forwarded-* is not to be believed
             access_log=False,

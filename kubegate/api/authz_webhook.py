@@ -121,12 +121,13 @@ class AuthorizationWebhook:
 
     async def handle(self, cluster: str, body: bytes, scope: Scope) -> Reply:
         started = time.perf_counter()
+        if not caller_is_cluster(scope, self.registry.snapshot(cluster)):  # before the body is even parsed
+            return answer(SAR_VERSIONS[0], False,
+                          f"a current client certificate issued by kubegate for cluster {cluster} is required", 403)
         try:
             api_version, subject, attributes = parse_sar(body)
         except ValueError as exc:
             return answer(SAR_VERSIONS[0], False, str(exc), 400)
-        if not caller_is_cluster(scope, cluster):
-            return answer(api_version, False, f"a client certificate issued by kubegate for cluster {cluster} is required", 403)
         allowed, reason = self.decide(cluster, subject, attributes)
         self.audit.record(
             "authorization", cluster=cluster, user=subject.user, principal=subject.arn or None,

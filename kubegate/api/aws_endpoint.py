@@ -1,8 +1,10 @@
 """The one HTTPS endpoint that speaks the AWS protocols: EKS, IAM and STS.
 
-Every request is read (bounded), SigV4-verified, routed by its credential scope's
-service, decoded by that service's botocore model, authorized, handled and encoded. Any
-failure becomes an AWS error in that service's wire format, never a stack trace.
+Every request is read (bounded), routed by its path (`/` is the query protocol's, IAM or
+STS as the credential scope claims; every other path is EKS's restJson), SigV4-verified with a
+scope that must name that service and its region, decoded by that service's botocore model,
+authorized, handled and encoded. Any failure becomes an AWS error in that service's wire
+format, never a stack trace; the scope never moves a request to another service's handler.
 """
 
 from __future__ import annotations
@@ -18,22 +20,27 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.restjson import HttpResponse
 from kubegate.api.wire import RawRequest, Wire
 from kubegate.domain import errors as domain
-from kubegate.domain.caller import Caller
+from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.identity.access_keys import AccessKeys
-from kubegate.identity.sigv4 import SigV4Error
+from kubegate.identity.sigv4 import SigV4Error, check_scope, parse_signature
 
 MAX_BODY = 1024 * 1024
+IAM_REGION = "us-east-1"
+"""IAM is global: AWS's endpoint takes calls signed for us-east-1 only (the aws partition). kubegate
+also takes its own region there, because an SDK sent to a custom endpoint (AWS_ENDPOINT_URL, as
+`kubegate env` sets) signs IAM with the client's region."""
+QUERY_SERVICES = ("sts", "iam")  # the first answers a query-protocol request whose scope names neither
 log = logging.getLogger("kubegate.api")
 _SCOPE_SERVICE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/")
 
-Run = Callable[[Caller, str, dict[str, Any], datetime], dict[str, Any]]
+Run = Callable[[Caller, str, dict[str, Any], RequestFacts], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class AwsApi:
 
     signing_name: str
     wire: Wire
-    run: Run  # authorizes and performs one operation: (caller, operation, params, now) -> output
+    run: Run  # authorizes and performs one operation: (caller, operation, params, facts) -> output
     error_codes: Mapping[type[domain.DomainError], tuple[str, int | None]]
     query_protocol: bool = False
     internal_error: str = "ServerException"
@@ -72,14 +79,16 @@ async def read_request(request: Request) -> RawRequest:
         raw_query=request.scope.get("query_string", b"").decode("latin-1"),
         headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]},
         body=b"".join(chunks),
+        source_ip=request.client.host if request.client else "",
     )
 
 
 class AwsEndpoint:
-    def __init__(self, apis: list[AwsApi], keys: AccessKeys, clock: Callable[[], datetime]) -> None:
+    def __init__(self, apis: list[AwsApi], keys: AccessKeys, clock: Callable[[], datetime], *, region: str) -> None:
         self.apis = {api.signing_name: api for api in apis}
         self.keys = keys
         self.clock = clock
+        self.regions = {name: frozenset({region, IAM_REGION} if name == "iam" else {region}) for name in self.apis}
 
     async def endpoint(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -88,58 +97,76 @@ class AwsEndpoint:
         try:
             raw = await read_request(request)
         except BodyTooLarge:
-            error = AwsError("BadRequestException", f"The request body exceeds {MAX_BODY} bytes", status=400)
-            reply = self.apis["eks"].wire.encode_error(error, request_id, None)
+            message = f"The request body exceeds {MAX_BODY} bytes"
+            if request.scope.get("raw_path") == b"/":
+                error = AwsError("RequestEntityTooLarge", message, status=413)
+                reply = self.apis[QUERY_SERVICES[0]].wire.encode_error(error, request_id, None)
+            else:
+                error = AwsError("BadRequestException", message, status=400)
+                reply = self.apis["eks"].wire.encode_error(error, request_id, None)
+        except ClientDisconnect:  # gone (or cut off by the read deadline) before the body was in
+            log.info("%s %s: the client went away before its request was read", request.method, request.scope["path"])
+            return Response(status_code=400)
         else:
             reply, operation, caller = await run_in_threadpool(self.handle, raw, request_id)
-        log.info(
+        log.info(  # the scope's path: request.url would parse the client's Host header
             "%s %s %s caller=%s status=%d %.1fms",
-            request.method, request.url.path, operation, caller, reply.status, (time.perf_counter() - started) * 1000,
+            request.method, request.scope["path"], operation, caller, reply.status,
+            (time.perf_counter() - started) * 1000,
         )
         return Response(reply.body, status_code=reply.status, headers=dict(reply.headers))
 
     def _api_for(self, raw: RawRequest) -> AwsApi:
-        """Which service's wire format an answer takes, before the signature is trusted."""
+        """The API a request's path belongs to, before the signature is trusted (and its wire format).
+
+        EKS has no operation at `/`, where IAM and STS take theirs; of those two, the credential
+        scope picks, and `_authenticate` then insists that the scope names the API chosen.
+        """
+        if raw.raw_path != "/":
+            return self.apis["eks"]
         scope = _SCOPE_SERVICE.search(raw.headers.get("authorization", ""))
         service = scope.group(1) if scope else None
         if service is None:  # a presigned URL names its scope in the query string
             credential = parse_qs(raw.raw_query).get("X-Amz-Credential")
             service = credential[0].split("/")[3] if credential and credential[0].count("/") >= 4 else None
-        if service in self.apis:
-            return self.apis[service]
-        return self.apis["sts"] if "Action=" in raw.raw_query or b"Action=" in raw.body[:4096] else self.apis["eks"]
+        return self.apis[service if service in QUERY_SERVICES else QUERY_SERVICES[0]]
 
     def handle(self, raw: RawRequest, request_id: str) -> tuple[HttpResponse, str, str]:
         api = self._api_for(raw)
         operation, who = "-", "-"
         try:
             now = self.clock()
-            caller, service_name = self._authenticate(raw, now, api)
+            caller, region = self._authenticate(raw, now, api)
             who = caller.arn
-            if service_name not in self.apis:
-                raise AwsError("UnrecognizedClientException", f"kubegate does not serve the AWS service '{service_name}'",
-                               status=400)
-            api = self.apis[service_name]
             model, params = api.wire.decode(raw)
             operation = model.name
-            output = api.run(caller, operation, params, now)
+            facts = RequestFacts(now=now, source_ip=raw.source_ip, region=region,
+                                 user_agent=raw.headers.get("user-agent", ""))
+            output = api.run(caller, operation, params, facts)
             return api.wire.encode(model, output, request_id, raw), operation, who
         except domain.DomainError as exc:
             error = api.error_from(exc)
         except AwsError as exc:
             error = exc
-        except Exception:
-            log.exception("request %s failed", request_id)
+        except Exception as exc:
+            if who == "-":  # unauthenticated: one line, so anonymous callers cannot fill the log with traces
+                log.error("request %s failed before authentication: %s", request_id, type(exc).__name__)
+            else:
+                log.exception("request %s failed", request_id)
             error = AwsError(api.internal_error, f"An internal error occurred (request {request_id})", status=500,
                              sender_fault=False)
         return api.wire.encode_error(error, request_id, raw), operation, who
 
     def _authenticate(self, raw: RawRequest, now: datetime, api: AwsApi) -> tuple[Caller, str]:
+        """The caller and the scope's region, once the scope names `api` in its region and the signature holds."""
         try:
-            return self.keys.authenticate(
+            claims = parse_signature(raw.method, raw.raw_path, raw.raw_query, raw.headers)
+            check_scope(claims, service=api.signing_name, regions=self.regions[api.signing_name])
+            caller, _, region = self.keys.authenticate(
                 method=raw.method, raw_path=raw.raw_path, raw_query=raw.raw_query,
                 headers=raw.headers, body=raw.body, now=now,
             )
+            return caller, region
         except SigV4Error as exc:
             shown = exc.for_query_protocol() if api.query_protocol else exc
             raise AwsError(shown.code, shown.message, status=shown.status) from None

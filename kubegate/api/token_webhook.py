@@ -1,14 +1,20 @@
 """The Kubernetes token webhook: TokenReview in, the caller's Kubernetes identity out.
 
 Only the kube-apiserver a webhook kubeconfig was issued to may call it: the request must
-come with a client certificate from kubegate's CA naming that cluster, so kubegate is
-no token oracle for anyone else. Every answer to a well-formed review is HTTP 200;
+come with a client certificate from kubegate's CA issued for that cluster (that very cluster,
+not a re-created namesake, and not revoked by a rotation), so kubegate is no token oracle for
+anyone else. Every answer to a well-formed review is HTTP 200;
 "no" is ``authenticated: false`` with the reason in ``error``.
+
+A token's STS call runs where its host says: kubegate's own STS in the threadpool (a few
+ms), AWS's through the AwsStsGate (its own bounded threads, refusals remembered), so
+forged tokens pointing at AWS cannot occupy what the management API needs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -25,38 +31,47 @@ from kubegate.domain.aws_auth import CallerIdentity, ec2_instance_id
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
+from kubegate.identity.aws_sts import AwsStsGate
 from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
 
 TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
 CACHE_SIZE = 10_000
+NEVER_STALE = sys.maxsize
+"""The IAM generation of identities AWS's STS vouched for: kubegate cannot see AWS revoke a key."""
 
 
 class IdentityCache:
-    """Verified STS answers by (cluster, token digest), kept until the token expires."""
+    """Verified STS answers by (cluster, token digest), kept until the token expires or IAM revokes them.
+
+    Each entry carries the IAM generation it was verified at (NEVER_STALE for AWS's STS); a
+    lookup at a newer generation drops it, so a key deactivated in kubegate's IAM stops
+    working at the next review rather than when the token expires.
+    """
 
     def __init__(self, clock: Callable[[], datetime], size: int = CACHE_SIZE) -> None:
         self.clock = clock
         self.size = size
-        self._items: OrderedDict[tuple[str, str], tuple[StsIdentity, datetime]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], tuple[StsIdentity, datetime, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def key(cluster: str, token: str) -> tuple[str, str]:
         return cluster, hashlib.sha256(token.encode()).hexdigest()
 
-    def get(self, key: tuple[str, str]) -> StsIdentity | None:
+    def get(self, key: tuple[str, str], generation: int) -> StsIdentity | None:
+        """The identity if unexpired and verified at `generation` (IAM's current one) or later."""
         with self._lock:
             found = self._items.get(key)
             if found is None:
                 return None
-            if self.clock() > found[1]:
+            if found[2] < generation or self.clock() > found[1]:
                 del self._items[key]
                 return None
             return found[0]
 
-    def put(self, key: tuple[str, str], identity: StsIdentity, until: datetime) -> None:
+    def put(self, key: tuple[str, str], identity: StsIdentity, until: datetime, generation: int) -> None:
         with self._lock:
-            self._items[key] = (identity, until)
+            self._items[key] = (identity, until, generation)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
@@ -117,6 +132,7 @@ class TokenWebhook:
         audit: AuditLog,
         resolve_instance: Callable[[str], str | None] | None = None,
         register_instance: Callable[[str, str], None] | None = None,
+        *, embedded_hosts: frozenset[str] = frozenset(), aws_sts: AwsStsGate | None = None,
     ) -> None:
         self.registry = registry
         self.verifier_for = verifier_for
@@ -124,6 +140,8 @@ class TokenWebhook:
         self.audit = audit
         self.resolve_instance = resolve_instance  # EC2 DescribeInstances, when kubegate fronts real EC2 nodes
         self.register_instance = register_instance
+        self.embedded_hosts = embedded_hosts  # presigned-URL hosts the embedded STS answers; all others are AWS's
+        self.aws_sts = aws_sts if aws_sts is not None else AwsStsGate()
 
     def _learn_instance(self, snapshot: ClusterSnapshot, caller: CallerIdentity) -> ClusterSnapshot:
         """An EC2 node kubegate has not seen: ask EC2 once, keep the answer in the registry."""
@@ -135,6 +153,24 @@ class TokenWebhook:
             return snapshot
         self.register_instance(instance, name)  # commits; the registry rebuilds before this returns
         return self.registry.snapshot(snapshot.name) or snapshot
+
+    async def _verify(self, cluster: str, token: str, key: tuple[str, str]) -> StsIdentity:
+        """Check the token, ask the STS it names, and cache the identity.
+
+        The local checks run here (no I/O, tens of microseconds): the host they vouch for picks
+        where the STS call runs. The IAM generation is read before the embedded STS is asked, so
+        a revocation committed while it answers still drops the entry.
+        """
+        verifier = self.verifier_for(cluster)
+        unverified = verifier.check_locally(token)
+        if unverified.host in self.embedded_hosts:
+            generation = self.registry.iam_generation
+            identity, until = await run_in_threadpool(verifier.confirm, unverified)
+        else:
+            generation = NEVER_STALE
+            identity, until = await self.aws_sts.confirm(verifier, unverified)
+        self.cache.put(key, identity, until, generation)
+        return identity
 
     def failure(self, reason: str) -> dict[str, Any]:
         return unauthenticated(TOKEN_REVIEW_VERSIONS[0], reason)[1]
@@ -148,25 +184,22 @@ class TokenWebhook:
 
     async def _authenticate(self, cluster: str, body: bytes, scope: Scope) -> tuple[Reply, dict[str, Any] | None]:
         """The answer, and what the audit log records of it (never the token)."""
+        snapshot = self.registry.snapshot(cluster)  # the certificate must be this cluster's current one,
+        if snapshot is None or not caller_is_cluster(scope, snapshot):  # checked before the body is even parsed
+            reason = f"a current client certificate issued by kubegate for cluster {cluster} is required"
+            return unauthenticated(TOKEN_REVIEW_VERSIONS[0], reason, 403), None
         try:
             api_version, token, audiences = parse_review(body)
         except ValueError as exc:
             return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400), None
-        if not caller_is_cluster(scope, cluster):
-            reason = f"a client certificate issued by kubegate for cluster {cluster} is required"
-            return unauthenticated(api_version, reason, 403), None
         record: dict[str, Any] = {"cluster": cluster, "principal": None, "user": None, "authenticated": False}
-        snapshot = self.registry.snapshot(cluster)
-        if snapshot is None:
-            return unauthenticated(api_version, f"unknown cluster {cluster}"), {**record, "reason": "unknown cluster"}
         key = IdentityCache.key(cluster, token)
-        identity = self.cache.get(key)
+        identity = self.cache.get(key, self.registry.iam_generation)
         if identity is None:
             try:
-                identity, until = await run_in_threadpool(self.verifier_for(cluster).verify_until, token)
+                identity = await self._verify(cluster, token, key)
             except TokenError as exc:
                 return unauthenticated(api_version, exc.message), {**record, "reason": exc.message}
-            self.cache.put(key, identity, until)
         record["principal"] = identity.arn
         caller = caller_identity(identity)
         if self.resolve_instance is not None:

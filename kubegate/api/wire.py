@@ -25,6 +25,7 @@ class RawRequest:
     raw_query: str
     headers: dict[str, str]
     body: bytes
+    source_ip: str = ""  # the TCP peer (aws:SourceIp); X-Forwarded-For is never believed
 
 
 class Wire(Protocol):

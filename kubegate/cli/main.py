@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kubegate.api.tls import REQUEST_READ_TIMEOUT
 from kubegate.cli.insight import explain_command, who_can_command
 from kubegate.cli.kubernetes import kubeconfig, token, webhook_config
 from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir
@@ -79,8 +80,16 @@ def main() -> None:
 @click.option("--ec2-lookup", is_flag=True,
               help="Resolve {{EC2PrivateDNSName}} of unregistered instances with EC2 DescribeInstances "
                    "(the server's AWS configuration; AWS_ENDPOINT_URL_EC2 is honoured).")
+@click.option("--no-aws-sts", is_flag=True,
+              help="Refuse tokens presigned for AWS's STS without calling it (an offline deployment); "
+                   "kubegate's own STS keeps verifying its tokens.")
+@click.option("--request-read-timeout", default=REQUEST_READ_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds a client has to send a whole request (headers and body); slower ones get 408.")
+@click.option("--unsafe-aws-sts-url-override", default=None, hidden=True,
+              help="TESTING ONLY: send AWS STS calls to this http(s) URL on a loopback address instead of AWS.")
 def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
-       audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool) -> None:
+       audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool, no_aws_sts: bool,
+       unsafe_aws_sts_url_override: str | None, request_read_timeout: float) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start."""
     from kubegate.server import build, serve
 
@@ -91,7 +100,8 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
         raise click.ClickException(str(exc)) from None
     try:
         kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds,
-                         audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup)
+                         audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup,
+                         aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override)
     except ValueError as exc:  # e.g. a region that is not one of the partition's
         raise click.ClickException(str(exc)) from None
     click.echo(
@@ -99,7 +109,7 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
         f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"",
         err=True,
     )
-    serve(directory, kubegate)
+    serve(directory, kubegate, request_read_timeout=request_read_timeout)
 
 
 @main.command()

@@ -4,6 +4,11 @@ A webhook call reads one dict entry and never waits for the database. Changes ma
 this process arrive through the store's commit listener; changes made elsewhere (another
 replica, the CLI writing the same database) are found by :meth:`SnapshotRegistry.sync`,
 which compares revisions.
+
+The registry also keeps `iam_generation`, which grows whenever kubegate's IAM may have taken
+an identity away (here through the commit listener, elsewhere through the store's counter,
+compared by the same sync), so the token webhook drops identities the embedded STS vouched
+for before.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import replace
 
 from kubegate.domain.aws_auth import AwsAuth, AwsAuthError, parse_config_map_yaml
 from kubegate.engine.snapshot import ClusterSnapshot, build_snapshot
-from kubegate.store.database import INSTANCES, Store, Transaction
+from kubegate.store.database import IAM, INSTANCES, Store, Transaction
 
 log = logging.getLogger("kubegate.engine")
 
@@ -25,6 +30,11 @@ class SnapshotRegistry:
         self._snapshots: dict[str, ClusterSnapshot] = {}
         self._instances: dict[str, str] = {}
         self._lock = threading.Lock()  # serializes rebuilds; readers never take it
+        # Only grows (under _iam_lock), read without one. Local, not the store's counter: a bump after
+        # a commit here needs no read, and the counter is compared only for changes made elsewhere.
+        self.iam_generation = 0
+        self._iam_lock = threading.Lock()
+        self._iam_stored: int | None = None  # the store's counter at the last sync
         store.on_commit(self.refresh)
         self.sync()
 
@@ -35,6 +45,11 @@ class SnapshotRegistry:
         """Rebuild what is stale or new, drop what was deleted."""
         with self.store.transaction() as tx:
             revisions = tx.revisions()
+            iam_stored = tx.iam_generation()
+        if iam_stored != self._iam_stored:  # read before bumping, so a change committed meanwhile is not missed
+            if self._iam_stored is not None:
+                self._iam_changed()
+            self._iam_stored = iam_stored
         stale = {n for n, rev in revisions.items() if (s := self._snapshots.get(n)) is None or s.revision != rev}
         gone = set(self._snapshots) - set(revisions)
         instances_changed = False
@@ -46,6 +61,11 @@ class SnapshotRegistry:
             self.refresh(frozenset(stale | gone | ({INSTANCES} if instances_changed else set())))
 
     def refresh(self, names: frozenset[str]) -> None:
+        if IAM in names:
+            self._iam_changed()  # the next sync sees the store's counter moved and bumps once more: harmless
+            names = names - {IAM}
+            if not names:
+                return
         with self._lock:
             with self.store.transaction() as tx:
                 if INSTANCES in names or not self._instances:
@@ -61,6 +81,10 @@ class SnapshotRegistry:
                 else:
                     snapshots[name] = snapshot
             self._snapshots = snapshots  # one reference swap: readers see the old or the new, whole
+
+    def _iam_changed(self) -> None:
+        with self._iam_lock:
+            self.iam_generation += 1
 
     def _build(self, tx: Transaction, name: str, revision: int) -> ClusterSnapshot | None:
         cluster = tx.cluster(name)

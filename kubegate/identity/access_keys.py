@@ -46,15 +46,15 @@ class AccessKeys:
 
     def authenticate(
         self, *, method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], body: bytes, now: datetime
-    ) -> tuple[Caller, str]:
-        """Verify a SigV4-signed request; return the caller and the signing service name."""
+    ) -> tuple[Caller, str, str]:
+        """Verify a SigV4-signed request; return the caller and the signing service and region."""
         signed = parse_signature(method, raw_path, raw_query, headers)
         caller, secret = self._credentials(signed.access_key_id, signed.security_token, now)
         verify_signature(
             signed, method=method, raw_path=raw_path, raw_query=raw_query, headers=headers, body=body,
             secret_access_key=secret, now=now,
         )
-        return caller, signed.service
+        return caller, signed.service, signed.region
 
     def _credentials(self, access_key_id: str, token: str | None, now: datetime) -> tuple[Caller, str]:
         """The claimed key's owner and secret; unknown, inactive or mismatched keys fail closed."""

@@ -6,9 +6,9 @@ Map of the module (spec: shared/spec/iam-token.md §2):
     StsEndpointPolicy           which presigned-URL hosts may be called at all (§2.1, strict per region)
     parse_token(...)            rows 1-20: local checks only, no I/O -> UnverifiedPresignedUrl
     StsClient (Protocol)        rows 21-26: the GET that makes the token mean anything
-      HttpStsClient             ... to a real STS over HTTPS, never following redirects
+      HttpStsClient             ... to a real STS over HTTPS, never following redirects (connect 2 s, 5 s in all)
     sts_identity(...)           §2.2: STS's answer -> StsIdentity (canonical ARN, session, key id)
-    TokenVerifier.verify(...)   parse_token, then the StsClient
+    TokenVerifier.verify(...)   check_locally (parse_token), then confirm (the StsClient)
 
 Nothing before the STS call proves who made the token: the signature is checked by STS alone.
 """
@@ -16,6 +16,7 @@ Nothing before the STS call proves who made the token: the signature is checked 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 import ssl
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Protocol
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import httpx
 
@@ -36,6 +37,10 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)  # Rec. (§7.1 #43): a future date would 
 MAX_EXPIRES = 900
 MAX_STS_BODY = 1 << 20
 GLOBAL_STS_HOST = "sts.amazonaws.com"
+# Anyone who can reach a kube-apiserver can make kubegate call AWS's STS (no credentials needed to
+# forge a token), so each call is kept short; a healthy STS answers in well under a second.
+STS_TIMEOUT = 5.0  # the whole exchange
+STS_CONNECT_TIMEOUT = 2.0
 
 TokenKind = Literal["format", "sts", "throttled"]
 PrincipalType = Literal["root", "user", "role", "assumed-role", "federated-user"]
@@ -336,12 +341,21 @@ def _authority(url: str) -> str:
 
 
 class HttpStsClient:
-    """GetCallerIdentity at a real STS. Redirects are returned, not followed: a 3xx is a refusal."""
+    """GetCallerIdentity at a real STS. Redirects are returned, not followed: a 3xx is a refusal.
 
-    def __init__(self, *, ca_bundle: str | None = None, timeout: float = 10.0) -> None:
+    `unsafe_endpoint_override` (testing only, loopback addresses only) sends every call to that
+    base URL instead of the host the token names, e.g. to a listener that never answers.
+    """
+
+    def __init__(
+        self, *, ca_bundle: str | None = None, timeout: float = STS_TIMEOUT,
+        connect_timeout: float = STS_CONNECT_TIMEOUT, unsafe_endpoint_override: str | None = None,
+    ) -> None:
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self._timeout = timeout
-        self._http = httpx.Client(verify=verify, timeout=timeout, follow_redirects=False)
+        self._override = None if unsafe_endpoint_override is None else loopback_base_url(unsafe_endpoint_override)
+        limits = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
+        self._http = httpx.Client(verify=verify, timeout=limits, follow_redirects=False)
 
     def close(self) -> None:
         self._http.close()
@@ -360,11 +374,37 @@ class HttpStsClient:
         """The whole exchange gets one deadline, as Go's http.Client.Timeout does (httpx's is per read)."""
         deadline = time.monotonic() + self._timeout
         headers = {CLUSTER_ID_HEADER: cluster_id, "accept": "application/json"}
+        if self._override is not None:
+            url = _with_origin(url, self._override)
         try:
             with self._http.stream("GET", url, headers=headers) as response:
                 return response.status_code, _read_body(response, deadline)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _sts(f"error during GET: {type(exc).__name__}: {exc} on {host} endpoint") from exc
+
+
+def _with_origin(url: str, base: str) -> str:
+    """`url` with its scheme and authority replaced by `base`'s: the path and query STS checks stay."""
+    match = _AUTHORITY.match(url)
+    return base + url[match.end() if match else 0:]
+
+
+def loopback_base_url(url: str) -> str:
+    """`scheme://host[:port]` of an http(s) URL naming a loopback address, else ValueError.
+
+    For the testing-only endpoint override: it may point kubegate at a test listener on
+    this machine, never at another host, which would then see every token presigned for AWS.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme not in ("http", "https") or not loopback or parts.username or parts.password \
+            or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"the AWS STS override must be http(s)://<loopback address>[:port], not {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _read_body(response: httpx.Response, deadline: float) -> bytes:
@@ -405,11 +445,22 @@ class TokenVerifier:
         self._sts = sts
         self._clock = clock
 
+    @property
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
     def verify(self, token: str) -> StsIdentity:
         return self.verify_until(token)[0]
 
     def verify_until(self, token: str) -> tuple[StsIdentity, datetime]:
         """The identity and the moment the token stops being valid (a cache may keep it until then)."""
-        unverified = parse_token(token, policy=self._policy, now=self._clock())
+        return self.confirm(self.check_locally(token))
+
+    def check_locally(self, token: str) -> UnverifiedPresignedUrl:
+        """Every check but STS's, now: no I/O, so a caller can choose where the STS call runs by its host."""
+        return parse_token(token, policy=self._policy, now=self._clock())
+
+    def confirm(self, unverified: UnverifiedPresignedUrl) -> tuple[StsIdentity, datetime]:
+        """Ask STS (blocking I/O): the identity, and the moment the token stops being valid."""
         identity = self._sts.get_caller_identity(unverified.url, cluster_id=self._cluster_id)
         return identity, unverified.date + PRESIGN_VALIDITY

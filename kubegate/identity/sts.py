@@ -204,10 +204,15 @@ class StsService:
         return caller.source_identity or requested
 
     def session_credentials(self, access_key_id: str, token: str | None, now: datetime) -> tuple[Caller, str] | None:
-        """The caller and secret of a live session, None if there is no such session or token."""
+        """The caller and secret of a live session, None if there is no such session or token, or
+        its role was deleted (a re-created namesake has another unique ID): a deleted role's
+        sessions end with it, so its `k8s-aws-v1.` tokens stop authenticating at once."""
         with self.store.transaction() as tx:
             stored = tx.iam.session(access_key_id)
+            role = tx.iam.role(stored.session.role_name) if stored is not None else None
         if stored is None or token is None or not hmac.compare_digest(stored.token_sha256, token_digest(token)):
+            return None
+        if role is None or role.id != stored.session.role_id:
             return None
         if now >= stored.session.expires_at:
             raise ExpiredToken("The security token included in the request is expired")

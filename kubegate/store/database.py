@@ -27,6 +27,7 @@ from kubegate.store.iam_rows import IamRows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 INSTANCES = "\x00instances"  # the pseudo-name touched by changes to the EC2 instance registry
+IAM = "\x00iam"  # the pseudo-name touched by IAM changes that can take an identity away (see IamRows)
 
 
 class Conflict(Exception):
@@ -43,7 +44,8 @@ class Store:
         self._listeners: list[Listener] = []
 
     def on_commit(self, listener: Listener) -> None:
-        """Call ``listener`` with the names of the clusters a committed transaction changed."""
+        """Call ``listener`` with the names of the clusters a committed transaction changed
+        (and INSTANCES or IAM if it changed those), before the transaction's caller goes on."""
         self._listeners.append(listener)
 
     def _migrate(self) -> None:
@@ -55,7 +57,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One database transaction; clusters it touched get a new revision in the same commit."""
+        """One database transaction; what it touched gets a new revision (or generation) in the same commit."""
         try:
             with self.engine.begin() as connection:
                 tx = Transaction(connection)
@@ -76,21 +78,30 @@ class Transaction:
 
     def __init__(self, connection: Connection) -> None:
         self.db = connection
-        self.iam = IamRows(connection)
-        self.touched: set[str] = set()  # cluster names, or INSTANCES for the instance registry
+        self.touched: set[str] = set()  # cluster names, INSTANCES for the instance registry, IAM
+        self.iam = IamRows(connection, on_revoke=lambda: self.touch(IAM))
 
     def touch(self, name: str) -> None:
         self.touched.add(name)
 
     def bump_revisions(self) -> None:
-        names = self.touched - {INSTANCES}
+        """Before commit: touched clusters get a new revision, and a revoking IAM change a new IAM generation."""
+        names = self.touched - {INSTANCES, IAM}
         if names:
             c = t.clusters.c
             self.db.execute(update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1))
+        if IAM in self.touched:
+            g = t.iam_generation.c
+            self.db.execute(update(t.iam_generation).values(generation=g.generation + 1))
 
     def revisions(self) -> dict[str, int]:
         """Every cluster's revision: what a replica compares to know which snapshots are stale."""
         return {name: rev for name, rev in self.db.execute(select(t.clusters.c.name, t.clusters.c.revision))}
+
+    def iam_generation(self) -> int:
+        """Grows with every committed IAM change that can take an identity away: what a replica
+        compares to know that identities it verified with the embedded STS may be stale."""
+        return int(self.db.execute(select(t.iam_generation.c.generation)).scalar_one())
 
     # clusters
 

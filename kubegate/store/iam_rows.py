@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -30,8 +33,16 @@ class StoredSession:
 
 
 class IamRows:
-    def __init__(self, connection: Connection) -> None:
+    """Reads and writes of the embedded IAM and STS inside one transaction.
+
+    Writes that can take an identity away (deleting a user or role, deactivating or deleting
+    a key) call `on_revoke`, so the same commit bumps the IAM generation and the token
+    webhook stops trusting identities it verified before; additions revoke nothing.
+    """
+
+    def __init__(self, connection: Connection, on_revoke: Callable[[], None] = lambda: None) -> None:
         self.db = connection
+        self.on_revoke = on_revoke
 
     # users
 
@@ -47,26 +58,45 @@ class IamRows:
         self.db.execute(insert(t.iam_users).values(**asdict(user)))
 
     def delete_user(self, name: str) -> None:
+        self.on_revoke()
         self.db.execute(delete(t.iam_users).where(t.iam_users.c.name == name))
 
     # roles
 
     def role(self, name: str) -> IamRole | None:
         row = self.db.execute(select(t.iam_roles).where(t.iam_roles.c.name == name)).mappings().first()
-        return None if row is None else IamRole(**row)
+        return None if row is None else _role(row)
 
     def roles(self) -> list[IamRole]:
         rows = self.db.execute(select(t.iam_roles).order_by(t.iam_roles.c.name)).mappings()
-        return [IamRole(**row) for row in rows]
+        return [_role(row) for row in rows]
 
     def add_role(self, role: IamRole) -> None:
-        self.db.execute(insert(t.iam_roles).values(**asdict(role)))
+        self.db.execute(insert(t.iam_roles).values(**_role_values(role)))
 
     def save_role(self, role: IamRole) -> None:
-        self.db.execute(update(t.iam_roles).where(t.iam_roles.c.name == role.name).values(**asdict(role)))
+        self.db.execute(update(t.iam_roles).where(t.iam_roles.c.name == role.name).values(**_role_values(role)))
 
     def delete_role(self, name: str) -> None:
+        self.on_revoke()
         self.db.execute(delete(t.iam_roles).where(t.iam_roles.c.name == name))
+
+    # tags of users, roles (by name) and managed policies (by ARN)
+
+    def tags(self, kind: OwnerKind, owner: str) -> dict[str, str]:
+        c = t.iam_tags.c
+        rows = self.db.execute(select(c.key, c.value).where(c.owner_kind == kind.value, c.owner_name == owner))
+        return {key: value for key, value in rows}
+
+    def set_tags(self, kind: OwnerKind, owner: str, tags: dict[str, str]) -> None:
+        """Replace the owner's whole tag set (an empty one deletes them all)."""
+        c = t.iam_tags.c
+        self.db.execute(delete(t.iam_tags).where(c.owner_kind == kind.value, c.owner_name == owner))
+        if tags:
+            self.db.execute(insert(t.iam_tags), [
+                {"owner_kind": kind.value, "owner_name": owner, "key": key, "value": value}
+                for key, value in tags.items()
+            ])
 
     # managed policies
 
@@ -146,10 +176,12 @@ class IamRows:
         self.db.execute(insert(t.access_keys).values(**asdict(key)))
 
     def set_access_key_status(self, access_key_id: str, status: str) -> None:
+        self.on_revoke()
         c = t.access_keys.c
         self.db.execute(update(t.access_keys).where(c.access_key_id == access_key_id).values(status=status))
 
     def delete_access_key(self, access_key_id: str) -> None:
+        self.on_revoke()
         self.db.execute(delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id))
 
     # sessions
@@ -162,14 +194,38 @@ class IamRows:
             return None
         values = dict(row)
         secret, token = values.pop("secret_ciphertext"), values.pop("token_sha256")
-        return StoredSession(Session(**values), secret, token)
+        policies = values.pop("policies")
+        session = Session(
+            **values | {
+                "policies": None if policies is None else tuple(json.loads(policies)),
+                "tags": tuple((k, v) for k, v in json.loads(values["tags"])),
+                "transitive_tag_keys": tuple(json.loads(values["transitive_tag_keys"])),
+            }
+        )
+        return StoredSession(session, secret, token)
 
     def add_session(self, stored: StoredSession) -> None:
+        session = stored.session
+        values = asdict(session) | {
+            "policies": None if session.policies is None else json.dumps(list(session.policies)),
+            "tags": json.dumps([list(tag) for tag in session.tags]),
+            "transitive_tag_keys": json.dumps(list(session.transitive_tag_keys)),
+        }
         self.db.execute(
             insert(t.sts_sessions).values(
-                **asdict(stored.session), secret_ciphertext=stored.secret_ciphertext, token_sha256=stored.token_sha256
+                **values, secret_ciphertext=stored.secret_ciphertext, token_sha256=stored.token_sha256
             )
         )
 
     def delete_expired_sessions(self, now: datetime) -> None:
         self.db.execute(delete(t.sts_sessions).where(t.sts_sessions.c.expires_at < now))
+
+
+def _role(row: Any) -> IamRole:
+    values = dict(row)
+    bindings = json.loads(values.pop("trust_bindings") or "{}")
+    return IamRole(**values, trust_bindings=tuple(sorted(bindings.items())))
+
+
+def _role_values(role: IamRole) -> dict[str, Any]:
+    return asdict(role) | {"trust_bindings": json.dumps(dict(role.trust_bindings), sort_keys=True)}

@@ -141,6 +141,16 @@ iam_roles = Table(
     Column("trust_policy", Text, nullable=False),
     Column("max_session_duration", Integer, nullable=False),
     Column("description", String(1000)),
+    Column("trust_bindings", Text, nullable=False, server_default="{}"),  # JSON: principal ARN -> unique ID
+)
+
+iam_tags = Table(
+    "iam_tags",
+    metadata,
+    Column("owner_kind", String(8), primary_key=True),  # user, role or policy
+    Column("owner_name", String(2048), primary_key=True),  # a user's or role's name, a policy's ARN
+    Column("key", String(128), primary_key=True),
+    Column("value", String(256), nullable=False),
 )
 
 iam_policies = Table(
@@ -185,6 +195,11 @@ sts_sessions = Table(
     Column("session_name", String(64), nullable=False),
     Column("source_arn", String(2048), nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("issued_at", UtcDateTime),
+    Column("policies", Text),  # JSON list of session policy documents; NULL: none were given
+    Column("tags", Text, nullable=False, server_default="[]"),  # JSON [[key, value], ...]
+    Column("transitive_tag_keys", Text, nullable=False, server_default="[]"),
+    Column("source_identity", String(64)),
 )
 
 aws_auth_versions = Table(
@@ -203,4 +218,11 @@ ec2_instances = Table(
     Column("instance_id", String(32), primary_key=True),
     Column("private_dns_name", String(255), nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
+)
+
+iam_generation = Table(
+    "iam_generation",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row, id 1
+    Column("generation", Integer, nullable=False),  # bumped by every IAM change that can take an identity away
 )
