@@ -3,7 +3,7 @@ and the AWS endpoint for the rest, on Starlette."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_endpoint import AwsEndpoint
@@ -18,7 +19,17 @@ from kubegate.api.insight import Insight
 from kubegate.api.token_webhook import TokenWebhook
 from kubegate.api.webhook_routes import ASGIApp, WebhookRoutes
 
-ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+
+
+def _asgi(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a WebSocket: kubegate serves none
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        response = await endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+    return app
 
 
 def create_app(
@@ -37,8 +48,8 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/kubegate/clusters/{name}/explain", insight.explain, methods=["GET"]),
             Route("/kubegate/clusters/{name}/who-can", insight.who_can, methods=["GET"]),
-            Route("/{path:path}", aws.endpoint, methods=ALL_METHODS),
         ],
         lifespan=lifespan,
     )
+    rest.router.default = _asgi(aws.endpoint)  # every other path, any bytes in it, is an AWS request
     return WebhookRoutes({"authenticate": webhook, "authorize": authorizer}, rest)

@@ -8,9 +8,12 @@ AmazonEKSAutoNodePolicy) take access policies.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from kubegate.domain.arns import PrincipalArn, PrincipalKind
 from kubegate.domain.errors import InvalidParameter
@@ -25,6 +28,17 @@ MAX_ENTRIES_PER_CLUSTER = 3000
 RESERVED_USERNAME_PREFIXES = ("system:", "eks:", "aws:", "amazon:", "iam:")
 SESSION_TEMPLATES = ("{{SessionName}}", "{{SessionNameRaw}}")
 STANDARD_ONLY = 'This operation can only be performed on Access Entries with a type of "STANDARD".'
+
+# Neither the EKS model nor its documentation limits usernames or group names, and Kubernetes
+# has no limit either. kubegate caps both at 1024 characters: the longest username EKS itself
+# generates (an IAM user's ARN with a 512-character path) is about 620, so every generated
+# default can be sent back, while a name can no longer bloat every TokenReview it is part of.
+MAX_NAME_LENGTH = 1024
+# Control characters (NUL, newlines …), invisible format characters (bidi overrides and
+# isolates, zero-width characters, the BOM), lone surrogates and the line/paragraph
+# separators: a name holding one can render as another ("\u202esretsam:metsys" displays as
+# "system:masters") or break the logs and RBAC bindings it is written to.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class EntryType(str, Enum):
@@ -95,7 +109,19 @@ def default_username(principal: PrincipalArn, entry_type: EntryType) -> str:
     return principal.arn
 
 
+def _check_name(text: str, what: str) -> None:
+    """Length and characters, checked before any rule that echoes the value back."""
+    if len(text) > MAX_NAME_LENGTH:
+        raise InvalidParameter(f"The {what} must be at most {MAX_NAME_LENGTH} characters long")
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise InvalidParameter(
+                f"The {what} must not contain control or invisible formatting characters (found U+{ord(char):04X})"
+            )
+
+
 def check_username(username: str) -> None:
+    _check_name(username, "username")
     for prefix in RESERVED_USERNAME_PREFIXES:
         if username.startswith(prefix):
             raise InvalidParameter(f"The username must not begin with {prefix}")
@@ -111,6 +137,7 @@ def check_username(username: str) -> None:
 
 def check_groups(groups: list[str]) -> tuple[str, ...]:
     for group in groups:
+        _check_name(group, "kubernetes group name")
         if group.startswith("system:"):
             raise InvalidParameter(f"The kubernetes group name {group} is invalid, it cannot start with system:")
         if not group:
@@ -171,6 +198,15 @@ def updated(
         kubernetes_groups=new_groups,
         modified_at=now,
     )
+
+
+def requested_scope(access_scope: Mapping[str, Any]) -> AccessScope:
+    """AssociateAccessPolicy's accessScope: every member is optional in the model, but EKS needs a type."""
+    kind = access_scope.get("type")
+    if kind not in {t.value for t in ScopeType}:
+        valid = ", ".join(t.value for t in ScopeType)
+        raise InvalidParameter(f"accessScope.type must be specified as one of: [{valid}]")
+    return AccessScope.create(kind, access_scope.get("namespaces"))
 
 
 def check_policy_allowed(entry: AccessEntry, policy: AccessPolicy | None, scope: AccessScope | None) -> None:

@@ -15,9 +15,9 @@ from functools import cached_property
 from kubegate.domain.errors import InvalidParameter
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_IAM_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
-_PATH = re.compile(r"^/([\x21-\x7e]*/)?$")
+_ACCOUNT = re.compile(r"[0-9]{12}")  # ASCII digits only; used with fullmatch, so no newline slips by
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
+_PATH = re.compile(r"/([\x21-\x7e]*/)?")
 SERVICE_LINKED_ROLE_PATH = "/aws-service-role/"
 
 PRINCIPAL_FORMAT_INVALID = "The principalArn parameter format is not valid"
@@ -91,7 +91,7 @@ def parse_principal_arn(text: str) -> PrincipalArn:
         arn = Arn.parse(text)
     except ValueError:
         raise InvalidParameter(PRINCIPAL_FORMAT_INVALID) from None
-    if arn.service != "iam" or arn.region or not _ACCOUNT.match(arn.account):
+    if arn.service != "iam" or arn.region or not _ACCOUNT.fullmatch(arn.account):
         raise InvalidParameter(PRINCIPAL_FORMAT_INVALID)
     if arn.resource == "root":
         return PrincipalArn(arn.partition, arn.account, PrincipalKind.ROOT, "/", "")
@@ -100,7 +100,7 @@ def parse_principal_arn(text: str) -> PrincipalArn:
         raise InvalidParameter(PRINCIPAL_FORMAT_INVALID)
     path, _, name = ("/" + rest).rpartition("/")
     path += "/"
-    if not _IAM_NAME.match(name) or not _PATH.match(path) or len(path) > 512:
+    if not _IAM_NAME.fullmatch(name) or not _PATH.fullmatch(path) or len(path) > 512:
         raise InvalidParameter(PRINCIPAL_FORMAT_INVALID)
     return PrincipalArn(arn.partition, arn.account, PrincipalKind(kind_text), path, name)
 

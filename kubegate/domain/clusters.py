@@ -23,7 +23,7 @@ from kubegate.domain.errors import InvalidParameter
 from kubegate.domain.modes import AuthenticationMode
 
 DEFAULT_KUBERNETES_VERSION = "1.34"
-_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]*$")
+_CLUSTER_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9\-_]*")  # with fullmatch: no trailing newline
 CLUSTER_NAME_INVALID = (
     "The clusterName parameter contains invalid characters. It should conform to the regular "
     'expression "^[0-9A-Za-z][A-Za-z0-9-_]*"In other words, it should start with a number or '
@@ -32,7 +32,7 @@ CLUSTER_NAME_INVALID = (
 
 
 def check_cluster_name(name: str) -> None:
-    if not _CLUSTER_NAME.match(name) or len(name) > 100:
+    if not _CLUSTER_NAME.fullmatch(name) or len(name) > 100:
         raise InvalidParameter(CLUSTER_NAME_INVALID)
 
 

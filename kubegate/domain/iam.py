@@ -23,7 +23,7 @@ USER_INLINE_POLICY_LIMIT = 2048
 ROLE_INLINE_POLICY_LIMIT = 10240
 MANAGED_POLICY_LIMIT = 6144
 TRUST_POLICY_LIMIT = 2048
-_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)  # with fullmatch: no trailing newline
 
 
 class OwnerKind(str, Enum):
@@ -109,7 +109,7 @@ def check_path(path: str) -> str:
 
 
 def check_session_name(name: str) -> None:
-    if not _SESSION_NAME.match(name):
+    if not _SESSION_NAME.fullmatch(name):
         raise ValidationError(
             f"1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*"
@@ -135,7 +135,7 @@ def check_session_tags(tags: dict[str, str], transitive: tuple[str, ...]) -> Non
 
 
 def check_source_identity(value: str) -> None:
-    if not _SESSION_NAME.match(value):
+    if not _SESSION_NAME.fullmatch(value):
         raise ValidationError(
             f"1 validation error detected: Value '{value}' at 'sourceIdentity' failed to satisfy constraint: "
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*"

@@ -95,8 +95,8 @@ class ScopeType(str, Enum):
     NAMESPACE = "namespace"
 
 
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_NAMESPACE_PREFIX = re.compile(r"^[a-z0-9][-a-z0-9]*\*$")
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # with fullmatch: no trailing newline
+_NAMESPACE_PREFIX = re.compile(r"[a-z0-9][-a-z0-9]*\*")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class AccessScope:
         if not names:
             raise InvalidParameter("namespaces must be specified for an access scope of type namespace")
         for name in names:
-            if len(name) > 63 or not (_NAMESPACE.match(name) or _NAMESPACE_PREFIX.match(name)):
+            if len(name) > 63 or not (_NAMESPACE.fullmatch(name) or _NAMESPACE_PREFIX.fullmatch(name)):
                 raise InvalidParameter(
                     f"The namespace {name!r} is invalid: a namespace is a DNS-1123 label, "
                     "optionally ending in a single '*' wildcard"

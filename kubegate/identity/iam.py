@@ -35,7 +35,7 @@ from kubegate.domain.iam import (
     check_path,
     iam_arn,
 )
-from kubegate.domain.pagination import page
+from kubegate.domain.pagination import MARKER, page
 from kubegate.identity import credentials as generate
 from kubegate.store.database import Store, Transaction
 from kubegate.store.iam_rows import StoredAccessKey
@@ -123,7 +123,7 @@ class IamService:
     def list_users(self, path_prefix: str | None, marker: str | None, max_items: int | None) -> tuple[list[IamUser], str | None]:
         with self.store.transaction() as tx:
             users = {u.name: u for u in tx.iam.users() if u.path.startswith(path_prefix or "/")}
-        names, token = page(sorted(users), max_items, marker)
+        names, token = page(sorted(users), max_items, marker, parameter=MARKER)
         return [users[n] for n in names], token
 
     def delete_user(self, name: str) -> None:
@@ -253,7 +253,7 @@ class IamService:
     def list_roles(self, path_prefix: str | None, marker: str | None, max_items: int | None) -> tuple[list[IamRole], str | None]:
         with self.store.transaction() as tx:
             roles = {r.name: self._shown(tx, r) for r in tx.iam.roles() if r.path.startswith(path_prefix or "/")}
-        names, token = page(sorted(roles), max_items, marker)
+        names, token = page(sorted(roles), max_items, marker, parameter=MARKER)
         return [roles[n] for n in names], token
 
     def update_assume_role_policy(self, name: str, trust_policy: str) -> None:
@@ -306,7 +306,7 @@ class IamService:
         with self.store.transaction() as tx:
             self._owner(tx, kind, owner)
             names = sorted(tx.iam.inline_policies(kind, owner))
-        return page(names, max_items, marker)
+        return page(names, max_items, marker, parameter=MARKER)
 
     # managed policies
 
@@ -350,7 +350,7 @@ class IamService:
         with self.store.transaction() as tx:
             policies = {p.name: (p, tx.iam.attachment_count(p.arn)) for p in tx.iam.policies()
                         if p.path.startswith(path_prefix or "/")}
-        names, token = page(sorted(policies), max_items, marker)
+        names, token = page(sorted(policies), max_items, marker, parameter=MARKER)
         return [policies[n] for n in names], token
 
     def attach(self, kind: OwnerKind, owner: str, policy_arn: str) -> None:
@@ -370,7 +370,7 @@ class IamService:
         with self.store.transaction() as tx:
             self._owner(tx, kind, owner)
             policies = {p.arn: p for p in (tx.iam.policy(a) for a in tx.iam.attached(kind, owner)) if p}
-        arns, token = page(sorted(policies), max_items, marker)
+        arns, token = page(sorted(policies), max_items, marker, parameter=MARKER)
         return [policies[a] for a in arns], token
 
     # tags (users and roles by name, managed policies by ARN)
@@ -394,7 +394,7 @@ class IamService:
         with self.store.transaction() as tx:
             self._owner(tx, kind, owner)
             tags = tx.iam.tags(kind, owner)
-        keys, token = page(sorted(tags), max_items, marker)
+        keys, token = page(sorted(tags), max_items, marker, parameter=MARKER)
         return {k: tags[k] for k in keys}, token
 
 

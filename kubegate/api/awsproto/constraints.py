@@ -17,6 +17,7 @@ from typing import Any
 from botocore.model import Shape
 
 _PROPERTY = re.compile(r"\\([pP])\{([A-Za-z]{1,2})\}")
+_RENDER_DEPTH = 8
 INT_BOUNDS = {"byte": 2**7, "short": 2**15, "integer": 2**31, "long": 2**63}
 
 
@@ -75,16 +76,22 @@ def java_regex(pattern: str) -> re.Pattern[str] | None:
 
 
 def render(value: Any) -> str:
-    """Render a value the way AWS's (Java) validation messages do: 'x', '[a, b]', null."""
-    def text(v: Any) -> str:
+    """Render a value the way AWS's (Java) validation messages do: 'x', '[a, b]', null.
+
+    Containers deeper than _RENDER_DEPTH show as [...] / {...}: a caller's JSON may nest
+    nearly as deep as Python's recursion limit, and the message needs none of it.
+    """
+    def text(v: Any, depth: int) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, (list, dict)) and depth >= _RENDER_DEPTH:
+            return "[...]" if isinstance(v, list) else "{...}"
         if isinstance(v, list):
-            return "[" + ", ".join(text(i) for i in v) + "]"
+            return "[" + ", ".join(text(i, depth + 1) for i in v) + "]"
         if isinstance(v, dict):
-            return "{" + ", ".join(f"{text(k)}={text(i)}" for k, i in v.items()) + "}"
+            return "{" + ", ".join(f"{text(k, depth + 1)}={text(i, depth + 1)}" for k, i in v.items()) + "}"
         return str(v)
-    return "null" if value is None else f"'{text(value)}'"
+    return "null" if value is None else f"'{text(value, 0)}'"
 
 
 def violation(value: Any, path: str, constraint: str) -> str:

@@ -146,8 +146,8 @@ class _Reader:
         else:
             base = key
         numbers = self.form.indices(base)
-        if not numbers:
-            return [] if self.form.values.get(key) == "" else _MISSING
+        if not numbers and self.form.values.get(key) != "":
+            return _MISSING
         items = [self.item(shape.member, f"{base}.{n}", f"{path}.{n}.member") for n in numbers]
         if any(item is _MISSING or item is _INVALID for item in items):
             return _INVALID

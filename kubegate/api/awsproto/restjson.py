@@ -32,6 +32,7 @@ _BODY: Any = object()  # member lives in the JSON body, not in the URI/query/hea
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap test before the exact one
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str, "integer": int, "long": int, "boolean": bool, "double": (int, float),
     "float": (int, float), "timestamp": (int, float, str), "blob": str,
@@ -101,6 +102,15 @@ def _decode(raw: str) -> str:
         return unquote(raw, errors="strict")
     except UnicodeDecodeError:
         raise AwsError("SerializationException", "Request path is not valid percent-encoded UTF-8", status=400)
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    """JSON may escape half a surrogate pair (\\ud800); Python keeps it, and no store or log can encode it."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _has_type(value: Any, kind: str) -> bool:
@@ -178,7 +188,7 @@ def _convert(shape: Shape, value: Any, path: str, errors: list[str], *, text: bo
     else:
         try:
             out = _scalar(shape, value)
-        except (ValueError, KeyError, TypeError, OverflowError, OSError, binascii.Error):
+        except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError, binascii.Error):
             errors.append(violation(value, path, f"Member must be of type {kind}"))
             return _INVALID
     constrain(shape, out, path, errors)
@@ -380,8 +390,14 @@ class RestJsonProtocol:
             return {}
         try:
             document = json.loads(body)
+            lone_surrogate = _SURROGATE_ESCAPE.search(body) is not None and _has_lone_surrogate(document)
         except (ValueError, UnicodeDecodeError) as exc:
             raise AwsError("SerializationException", f"Request body is not valid JSON: {exc}", status=400) from None
+        except RecursionError:  # [[[[… deeper than the decoder's recursion: no model nests that far
+            raise AwsError("SerializationException", "Request body is nested too deeply", status=400) from None
+        if lone_surrogate:
+            raise AwsError("SerializationException", "Request body has a \\u escape of a lone surrogate, "
+                           "which is not a Unicode character", status=400)
         if not isinstance(document, dict):
             raise AwsError("SerializationException", "Request body must be a JSON object", status=400)
         return document
