@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 from kubegate.datadir import DataDir
 from kubegate.domain.access_entries import AccessEntry, EntryType, PolicyAssociation, identity_for
 from kubegate.domain.arns import parse_principal_arn
-from kubegate.domain.caller import Caller
+from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.policies import POLICY_ARN_PREFIX, AccessScope
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
-from kubegate.identity.sts import StsService
+from kubegate.identity.sts import AssumeRoleRequest, StsService
 from kubegate.service.access import AccessService, utcnow
 from kubegate.store.database import Store
 
@@ -80,7 +80,8 @@ def seed(data_dir: str, clusters: int, entries: int) -> dict[str, object]:
                                                access_scope={"type": "namespace", "namespaces": namespaces})
         caller = Caller(arn=users[0].arn, user_id=users[0].id, account=account, principal_arn=users[0].arn)
         session = StsService(store, cipher, Authorizer(store), account=account, clock=utcnow).assume_role(
-            caller, role_arn=roles[0].arn, session_name="bench", duration_seconds=3600)
+            caller, AssumeRoleRequest(role_arn=roles[0].arn, session_name="bench", duration_seconds=3600),
+            RequestFacts(now=utcnow(), region=config.region))
         rng = random.Random(42)
         for name in names:
             _bulk_entries(store, account, config.region, name, entries - (5 if name == target else 0), rng)
