@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+# The tests' OpenID provider (Node): installed from its lockfile, again whenever the lock changes.
+OIDC_DIR := tests/oidc
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
 .PHONY: run test install clean
 
@@ -13,11 +16,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(OIDC_STAMP): $(OIDC_DIR)/package-lock.json $(OIDC_DIR)/package.json
+	command -v node >/dev/null && command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund
+	touch $(OIDC_STAMP)
+
 run: $(STAMP)
 	$(VENV)/bin/kubegate up $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) $(OIDC_STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .kubegate
+	rm -rf $(VENV) .kubegate $(OIDC_DIR)/node_modules

@@ -172,3 +172,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def eks(server: Server) -> Any:
     return server.client("eks")
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[Any]:
+    """A real OpenID provider on https://127.0.0.1 (see tests/oidc_provider.py), stopped at session end."""
+    from oidc_provider import running_oidc_provider
+
+    with running_oidc_provider() as provider:
+        yield provider
