@@ -18,7 +18,9 @@ from kubegate.domain.caller import Caller
 from kubegate.api.eks_keys import eks_condition_keys
 from kubegate.domain.condition_keys import ActionKeys
 from kubegate.domain.clusters import Cluster, Update
+from kubegate.domain.identity_providers import OIDC, OidcConfig
 from kubegate.service.access import AccessService
+from kubegate.service.identity_providers import IdentityProviderService
 
 Params = Mapping[str, Any]
 Output = dict[str, Any]
@@ -113,6 +115,25 @@ class EksPresenter:
             "associatedAt": association.associated_at,
             "modifiedAt": association.modified_at,
         }
+
+
+    @staticmethod
+    def oidc_config(config: OidcConfig, tags: dict[str, str], now: datetime) -> Output:
+        out: Output = {
+            "identityProviderConfigName": config.name,
+            "identityProviderConfigArn": config.arn,
+            "clusterName": config.cluster_name,
+            "issuerUrl": config.issuer_url,
+            "clientId": config.client_id,
+            "usernameClaim": config.username_claim,
+            "usernamePrefix": config.username_prefix,
+            "groupsClaim": config.groups_claim,
+            "groupsPrefix": config.groups_prefix,
+            "requiredClaims": dict(config.required_claims),
+            "tags": tags,
+            "status": config.status(now).value,
+        }
+        return {k: v for k, v in out.items() if v is not None}
 
 
 def _page(key: str, items: list[Any], token: str | None) -> Output:
@@ -222,6 +243,25 @@ def handlers(present: EksPresenter) -> dict[str, Handler]:
     def list_tags_for_resource(s: AccessService, caller: Caller, p: Params, now: datetime) -> Output:
         return {"tags": s.list_tags_for_resource(p["resourceArn"])}
 
+    def associate_identity_provider_config(s: AccessService, caller: Caller, p: Params, now: datetime) -> Output:
+        update, tags = IdentityProviderService(s).associate(
+            p["clusterName"], p["oidc"], p.get("tags"), p.get("clientRequestToken"))
+        return {"update": present.update(update, update.created_at), "tags": tags}
+
+    def describe_identity_provider_config(s: AccessService, caller: Caller, p: Params, now: datetime) -> Output:
+        spec = p["identityProviderConfig"]
+        config, tags = IdentityProviderService(s).describe(p["clusterName"], spec["type"], spec["name"])
+        return {"identityProviderConfig": {"oidc": present.oidc_config(config, tags, now)}}
+
+    def list_identity_provider_configs(s: AccessService, caller: Caller, p: Params, now: datetime) -> Output:
+        names, token = IdentityProviderService(s).list(p["clusterName"], p.get("maxResults"), p.get("nextToken"))
+        return _page("identityProviderConfigs", [{"type": OIDC, "name": n} for n in names], token)
+
+    def disassociate_identity_provider_config(s: AccessService, caller: Caller, p: Params, now: datetime) -> Output:
+        spec = p["identityProviderConfig"]
+        update = IdentityProviderService(s).disassociate(p["clusterName"], spec["type"], spec["name"])
+        return {"update": present.update(update, update.created_at)}
+
     return {
         "CreateCluster": create_cluster,
         "DescribeCluster": describe_cluster,
@@ -242,21 +282,29 @@ def handlers(present: EksPresenter) -> dict[str, Handler]:
         "TagResource": tag_resource,
         "UntagResource": untag_resource,
         "ListTagsForResource": list_tags_for_resource,
+        "AssociateIdentityProviderConfig": associate_identity_provider_config,
+        "DescribeIdentityProviderConfig": describe_identity_provider_config,
+        "ListIdentityProviderConfigs": list_identity_provider_configs,
+        "DisassociateIdentityProviderConfig": disassociate_identity_provider_config,
     }
 
 
 def resource(service: AccessService, operation: str, params: Params) -> str:
-    """The resource an EKS action is authorized on: the entry, the tagged resource, the cluster, or *."""
+    """The resource an EKS action is authorized on: the entry, the identity provider config, the tagged
+    resource, the cluster, or *."""
     if "resourceArn" in params:
         return str(params["resourceArn"])
     cluster = params.get("clusterName", params.get("name"))
     if cluster is None:
         return "*"
+    if operation in _CONFIG_ACTIONS:
+        return IdentityProviderService(service).config_arn(str(cluster), params.get("identityProviderConfig"))
     if "principalArn" in params and operation != "CreateAccessEntry":
         return service.entry_arn(str(cluster), str(params["principalArn"]))
     return service.cluster_arn(str(cluster))
 
 
+_CONFIG_ACTIONS = frozenset({"DescribeIdentityProviderConfig", "DisassociateIdentityProviderConfig"})
 _NODE_ROLE_TYPES = frozenset({"EC2_LINUX", "EC2_WINDOWS"})
 
 

@@ -39,14 +39,15 @@ _OPAQUE_PARAMS = {"eks:kubeApiServerConfig": "kubeApiServerConfig", "eks:kubeSch
                   "eks:kubeControllerManagerConfig": "kubeControllerManagerConfig"}
 _ENTRY_RESOURCE_KEYS = ("eks:accessEntryType", "eks:clusterName", "eks:kubernetesGroups", "eks:principalArn",
                         "eks:username")
-_TAGGING = frozenset({"CreateCluster", "CreateAccessEntry", "TagResource"})
+_TAGGING = frozenset({"CreateCluster", "CreateAccessEntry", "TagResource", "AssociateIdentityProviderConfig"})
+_OIDC_KEYS = {"eks:clientId": "clientId", "eks:issuerUrl": "issuerUrl"}  # AssociateIdentityProviderConfig's oidc
 
 
 def eks_condition_keys(
     operation: str, params: Params, *, resource_tags: Mapping[str, str], entry: AccessEntry | None,
 ) -> ActionKeys:
     present: Keys = {}
-    covered: list[str] = ["eks:controlPlaneEgressMode", "eks:loggingType/", *_ENTRY_RESOURCE_KEYS]
+    covered: list[str] = ["eks:controlPlaneEgressMode", "eks:loggingType/", *_ENTRY_RESOURCE_KEYS, *_OIDC_KEYS]
     if operation in ("CreateCluster", "UpdateClusterConfig"):
         present |= _cluster_keys(params)
         covered += [*_CLUSTER_PARAMS, "eks:encryptionConfigProviderKeyArns"]
@@ -62,6 +63,10 @@ def eks_condition_keys(
             "eks:kubernetesGroups": list(entry.kubernetes_groups), "eks:principalArn": entry.principal_arn,
             "eks:username": entry.username,
         })
+    if operation == "AssociateIdentityProviderConfig":
+        oidc = params.get("oidc")
+        oidc = oidc if isinstance(oidc, Mapping) else {}
+        present |= _given({key: oidc.get(member) for key, member in _OIDC_KEYS.items()})
     scope = params.get("accessScope")
     scope = scope if isinstance(scope, Mapping) else {}
     present |= _given({"eks:policyArn": params.get("policyArn"), "eks:accessScope": scope.get("type"),

@@ -98,4 +98,5 @@ class SnapshotRegistry:
                 aws_auth = parse_config_map_yaml(stored[1], strict=False)
             except AwsAuthError as exc:  # validated when stored; keep serving without it rather than crash
                 log.error("cluster %s: aws-auth v%d unreadable: %s", name, version, exc.message)
-        return build_snapshot(cluster, revision, tx.entries(name), aws_auth, version, self._instances)
+        return build_snapshot(cluster, revision, tx.entries(name), aws_auth, version, self._instances,
+                              tuple(tx.oidc_configs(name)))

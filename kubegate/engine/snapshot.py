@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import AwsAuth
 from kubegate.domain.clusters import Cluster
+from kubegate.domain.identity_providers import OidcConfig
 from kubegate.domain.modes import AuthenticationMode
 
 
@@ -27,6 +28,7 @@ class ClusterSnapshot:
     aws_auth_version: int | None
     instances: Mapping[str, str] = field(default_factory=dict)  # EC2 instance ID -> private DNS name
     webhook_identity: str = ""  # what the webhooks' caller certificate must carry; "": none may call
+    oidc_configs: tuple[OidcConfig, ...] = ()  # every config, any status: filter with OidcConfig.authenticates
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -40,7 +42,7 @@ class ClusterSnapshot:
 
 def build_snapshot(
     cluster: Cluster, revision: int, entries: list[AccessEntry], aws_auth: AwsAuth, aws_auth_version: int | None,
-    instances: Mapping[str, str],
+    instances: Mapping[str, str], oidc_configs: tuple[OidcConfig, ...] = (),
 ) -> ClusterSnapshot:
     by_id = {e.principal_id: e for e in entries if e.principal_id}
     by_arn = {e.principal.canonical_arn.lower(): e for e in entries if not e.principal_id}
@@ -55,4 +57,5 @@ def build_snapshot(
         aws_auth_version=aws_auth_version,
         instances=instances,
         webhook_identity=cluster.webhook_identity,
+        oidc_configs=oidc_configs,
     )

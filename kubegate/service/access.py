@@ -47,6 +47,7 @@ from kubegate.domain.errors import (
     ResourceLimitExceeded,
     ResourceNotFound,
 )
+from kubegate.domain.identity_providers import is_gone
 from kubegate.domain.modes import (
     DEFAULT_MODE,
     AuthenticationMode,
@@ -507,16 +508,22 @@ class AccessService:
     # tags
 
     def _tagged(self, tx: Transaction, resource_arn: str) -> str:
-        """Resolve a taggable resource (a cluster or an access entry) or fail as EKS's tagging does."""
+        """Resolve a taggable resource (a cluster, an access entry or an identity provider config)
+        or fail as EKS's tagging does."""
         try:
             arn = Arn.parse(resource_arn)
         except ValueError:
             raise BadRequest(f"Invalid ARN: {resource_arn}") from None
         if arn.service != "eks" or arn.account != self.account:
             raise BadRequest(f"Invalid ARN: {resource_arn}")
-        if tx.cluster_by_arn(resource_arn) is None and tx.entry_by_arn(resource_arn) is None:
+        if (tx.cluster_by_arn(resource_arn) is None and tx.entry_by_arn(resource_arn) is None
+                and not self._live_oidc_config(tx, resource_arn)):
             raise NotFound(f"Resource not found: {resource_arn}")
         return resource_arn
+
+    def _live_oidc_config(self, tx: Transaction, arn: str) -> bool:
+        config = tx.oidc_config_by_arn(arn)
+        return config is not None and not is_gone(config, self.clock())
 
     def tag_resource(self, resource_arn: str, tags: Mapping[str, str]) -> None:
         with self.store.transaction() as tx:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from kubegate.domain.access_entries import AccessEntry, EntryType, PolicyAssociation
 from kubegate.domain.arns import parse_principal_arn
 from kubegate.domain.clusters import Cluster, Creator, Update
+from kubegate.domain.identity_providers import OidcConfig
 from kubegate.domain.modes import AuthenticationMode
 from kubegate.domain.policies import AccessScope, ScopeType
 from kubegate.store import schema as t
@@ -178,6 +179,8 @@ class Transaction:
         self.db.execute(delete(t.aws_auth_versions).where(t.aws_auth_versions.c.cluster_name == cluster.name))
         for entry in self.entries(cluster.name):
             self.delete_entry(entry)
+        for config in self.oidc_configs(cluster.name):
+            self.delete_oidc_config(config)
         self.delete_tags(cluster.arn)
         self.db.execute(delete(t.cluster_updates).where(t.cluster_updates.c.cluster_name == cluster.name))
         self.db.execute(delete(t.clusters).where(t.clusters.c.name == cluster.name))
@@ -340,6 +343,77 @@ class Transaction:
             delete(t.access_entries).where(c.cluster_name == entry.cluster_name, c.principal_arn == entry.principal_arn)
         )
         self.delete_tags(entry.arn)
+
+    # OIDC identity provider configs
+
+    def oidc_configs(self, cluster_name: str) -> list[OidcConfig]:
+        """Every config of a cluster in name order, whatever its status (a gone one until purged)."""
+        c = t.identity_provider_configs.c
+        rows = self.db.execute(
+            select(t.identity_provider_configs).where(c.cluster_name == cluster_name).order_by(c.name)
+        ).mappings()
+        return [self._oidc_config(row) for row in rows]
+
+    def oidc_config_by_arn(self, arn: str) -> OidcConfig | None:
+        c = t.identity_provider_configs.c
+        row = self.db.execute(select(t.identity_provider_configs).where(c.arn == arn)).mappings().first()
+        return None if row is None else self._oidc_config(row)
+
+    @staticmethod
+    def _oidc_config(r: RowMapping) -> OidcConfig:
+        return OidcConfig(
+            cluster_name=r["cluster_name"],
+            name=r["name"],
+            issuer_url=r["issuer_url"],
+            client_id=r["client_id"],
+            arn=r["arn"],
+            created_at=r["created_at"],
+            settles_at=r["settles_at"],
+            username_claim=r["username_claim"],
+            username_prefix=r["username_prefix"],
+            groups_claim=r["groups_claim"],
+            groups_prefix=r["groups_prefix"],
+            required_claims=tuple((k, v) for k, v in r["required_claims"]),
+            deleting_until=r["deleting_until"],
+            client_request_token=r["client_request_token"],
+        )
+
+    def add_oidc_config(self, config: OidcConfig) -> None:
+        self.touch(config.cluster_name)
+        self.db.execute(insert(t.identity_provider_configs).values(
+            cluster_name=config.cluster_name,
+            name=config.name,
+            arn=config.arn,
+            issuer_url=config.issuer_url,
+            client_id=config.client_id,
+            username_claim=config.username_claim,
+            username_prefix=config.username_prefix,
+            groups_claim=config.groups_claim,
+            groups_prefix=config.groups_prefix,
+            required_claims=[list(claim) for claim in config.required_claims],
+            created_at=config.created_at,
+            settles_at=config.settles_at,
+            deleting_until=config.deleting_until,
+            client_request_token=config.client_request_token,
+        ))
+
+    def mark_oidc_config_deleting(self, config: OidcConfig, until: datetime) -> None:
+        self.touch(config.cluster_name)
+        c = t.identity_provider_configs.c
+        self.db.execute(
+            update(t.identity_provider_configs)
+            .where(c.cluster_name == config.cluster_name, c.name == config.name)
+            .values(deleting_until=until)
+        )
+
+    def delete_oidc_config(self, config: OidcConfig) -> None:
+        """The config and its tags."""
+        self.touch(config.cluster_name)
+        c = t.identity_provider_configs.c
+        self.db.execute(
+            delete(t.identity_provider_configs).where(c.cluster_name == config.cluster_name, c.name == config.name)
+        )
+        self.delete_tags(config.arn)
 
     # tags
 

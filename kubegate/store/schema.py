@@ -147,10 +147,20 @@ iam_roles = Table(
 iam_tags = Table(
     "iam_tags",
     metadata,
-    Column("owner_kind", String(8), primary_key=True),  # user, role or policy
+    Column("owner_kind", String(8), primary_key=True),  # user, role, policy or oidc
     Column("owner_name", String(2048), primary_key=True),  # a user's or role's name, a policy's ARN
     Column("key", String(128), primary_key=True),
     Column("value", String(256), nullable=False),
+)
+
+iam_oidc_providers = Table(
+    "iam_oidc_providers",
+    metadata,
+    Column("url", String(255), primary_key=True),  # host[:port][/path]: the ARN's resource part
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("client_ids", Text, nullable=False),  # JSON list, in the order added
+    Column("thumbprints", Text, nullable=False),  # JSON list
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 iam_policies = Table(
@@ -225,4 +235,23 @@ iam_generation = Table(
     metadata,
     Column("id", Integer, primary_key=True),  # one row, id 1
     Column("generation", Integer, nullable=False),  # bumped by every IAM change that can take an identity away
+)
+
+identity_provider_configs = Table(
+    "identity_provider_configs",
+    metadata,
+    Column("cluster_name", String(100), ForeignKey("clusters.name"), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("arn", String(2048), nullable=False, unique=True),
+    Column("issuer_url", String(2048), nullable=False),
+    Column("client_id", String(2048), nullable=False),
+    Column("username_claim", String(2048)),
+    Column("username_prefix", String(2048)),
+    Column("groups_claim", String(2048)),
+    Column("groups_prefix", String(2048)),
+    Column("required_claims", JSON, nullable=False),  # [[key, value], ...] in the order given
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("settles_at", UtcDateTime, nullable=False),
+    Column("deleting_until", UtcDateTime),  # set by Disassociate: DELETING until then, gone after
+    Column("client_request_token", String(128)),
 )
