@@ -9,7 +9,7 @@ import logging
 import signal
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 import boto3
@@ -35,6 +35,7 @@ from kubegate.identity.ec2 import Ec2DnsResolver
 from kubegate.identity.iam import IamService
 from kubegate.identity.aws_sts import AwsStsDisabled, AwsStsGate
 from kubegate.identity.iam_token import HttpStsClient, StsClient, StsEndpointPolicy, TokenVerifier
+from kubegate.identity.oidc import OidcGate, OidcVerifier
 from kubegate.identity.sts import StsService
 from kubegate.service.access import AccessService, utcnow
 from kubegate.service.live_aws_auth import LiveAwsAuth
@@ -52,6 +53,7 @@ class Kubegate:
     service: AccessService
     registry: SnapshotRegistry
     app: ASGIApp
+    oidc: OidcVerifier | None = field(default=None)  # the ID-token verifier the token webhook uses (STS may share it)
 
 
 def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) -> StsEndpointPolicy:
@@ -66,12 +68,13 @@ def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) ->
 def build(
     data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
     audit_log: str = "file", sts_regions: frozenset[str] = frozenset(), ec2_lookup: bool = False,
-    aws_sts: bool = True, unsafe_aws_sts_url_override: str | None = None,
+    aws_sts: bool = True, unsafe_aws_sts_url_override: str | None = None, oidc_ca_file: str | None = None,
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
     authorizer = Authorizer(store)
-    sts = StsService(store, cipher, authorizer, account=config.account_id, clock=utcnow)
+    oidc = OidcVerifier(ca_file=oidc_ca_file, clock=utcnow)  # ValueError if the CA file is unusable
+    sts = StsService(store, cipher, authorizer, account=config.account_id, clock=utcnow, oidc=oidc)
     keys = AccessKeys(store, cipher, sts, account=config.account_id)
     bootstrap = data_dir.bootstrap_key()
     keys.ensure_root_key(bootstrap.access_key_id, bootstrap.secret_access_key, utcnow())
@@ -98,12 +101,12 @@ def build(
         registry, verifier_for, utcnow, audit,
         resolve_instance=resolver.private_dns_name if resolver else None,
         register_instance=service.register_instance,
-        embedded_hosts=policy.extra_hosts, aws_sts=AwsStsGate(enabled=aws_sts),
+        embedded_hosts=policy.extra_hosts, aws_sts=AwsStsGate(enabled=aws_sts), oidc=OidcGate(oidc),
     )
     insight = Insight(registry, keys, authorizer, service, store)
     live = LiveAwsAuth(service, cipher)
     app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, lifespan=_syncing(registry, live))
-    return Kubegate(config, store, service, registry, app)
+    return Kubegate(config, store, service, registry, app, oidc)
 
 
 def _aws_sts_client(enabled: bool, unsafe_url_override: str | None) -> StsClient:

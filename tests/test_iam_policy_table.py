@@ -602,6 +602,46 @@ def test_trust_policies_fail_closed_on_unknown_keys(statements: list[Statement],
     assert (decision.allowed, decision.explicit_deny) == outcome, decision.reason
 
 
+PROVIDER = f"arn:aws:iam::{ACCT}:oidc-provider/idp.example.com:8443/realm"
+WEB = TrustCaller.web_identity(PROVIDER)
+SUB_KEYS = {"idp.example.com:8443/realm:sub": ("system:serviceaccount:ns:app",),
+            "idp.example.com:8443/realm:aud": ("sts.amazonaws.com",)}
+
+
+def federated(principal: Any, condition: dict[str, Any] | None = None, effect: str = "Allow",
+              action: str = "sts:AssumeRoleWithWebIdentity") -> Statement:
+    return {"Effect": effect, "Principal": principal, "Action": action, **({"Condition": condition} if condition else {})}
+
+
+@pytest.mark.parametrize("statements,caller,outcome", [
+    pytest.param([federated({"Federated": PROVIDER})], WEB, ALLOWED, id="federated names the provider"),
+    pytest.param([federated({"Federated": PROVIDER.replace("realm", "other")})], WEB, IMPLICIT,
+                 id="federated names another provider"),
+    pytest.param([federated({"AWS": "*"})], WEB, IMPLICIT, id="an AWS principal never names a web identity"),
+    pytest.param([federated("*")], WEB, IMPLICIT, id="nor does Principal *"),
+    pytest.param([federated({"AWS": ACCT})], WEB, IMPLICIT, id="nor the account"),
+    pytest.param([federated({"Federated": PROVIDER}, action="sts:AssumeRole")], WEB, IMPLICIT,
+                 id="another action"),
+    pytest.param([federated({"Federated": PROVIDER}, {"StringEquals": {
+        "idp.example.com:8443/realm:sub": "system:serviceaccount:ns:app"}})], WEB, ALLOWED, id="sub condition holds"),
+    pytest.param([federated({"Federated": PROVIDER}, {"StringEquals": {
+        "idp.example.com:8443/realm:sub": "system:serviceaccount:ns:other"}})], WEB, IMPLICIT, id="sub condition fails"),
+    pytest.param([federated({"Federated": PROVIDER}, {"StringEquals": {"aws:PrincipalAccount": ACCT}})], WEB,
+                 IMPLICIT, id="an unsigned request has no aws:PrincipalAccount"),
+    pytest.param([federated({"Federated": PROVIDER}), federated({"Federated": PROVIDER}, {"StringLike": {
+        "idp.example.com:8443/realm:sub": "*:ns:*"}}, effect="Deny")], WEB, EXPLICIT, id="a Deny on sub wins"),
+    pytest.param([federated({"Federated": PROVIDER}, action="sts:AssumeRole")], CALLER, IMPLICIT,
+                 id="a Federated principal never names an IAM caller"),
+])
+def test_federated_principals_name_only_web_identity_callers(statements: list[Statement], caller: TrustCaller,
+                                                             outcome: tuple[bool, bool]) -> None:
+    """IAM UG: AWS JSON policy elements: Principal — federated web identity principals
+    ("Federated": the OIDC provider's ARN); their keys are <provider url>:sub/aud/amr."""
+    action = "sts:AssumeRole" if caller is CALLER else "sts:AssumeRoleWithWebIdentity"
+    decision = evaluate_trust(trust(*statements), caller=caller, action=action, condition_keys=SUB_KEYS)
+    assert (decision.allowed, decision.explicit_deny) == outcome, decision.reason
+
+
 # ---------------------------------------------------------------- odd JSON values
 
 

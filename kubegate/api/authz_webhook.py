@@ -3,7 +3,8 @@
 It runs after Node and RBAC, as EKS's does, and answers only ``allowed: true`` or no
 opinion (never ``denied``). The caller is found through what kubegate's token webhook put
 in the user's extra (the IAM principal ID), and only if the rest of the identity agrees
-with that access entry, so a user who merely claims those extras gets no policy.
+with that access entry, so a user who merely claims those extras gets no policy. Users of
+OIDC identity providers carry no such extra: no opinion on them, RBAC alone decides.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def entry_for(snapshot: ClusterSnapshot, subject: Subject) -> tuple[AccessEntry 
     """The subject's access entry, if kubegate authenticated it and nothing in its identity disagrees."""
     principal_id, arn = subject.principal_id, subject.arn
     if not principal_id or not arn:
-        return None, f"user {subject.user!r} was not authenticated by kubegate (no IAM principal in extra)"
+        return None, (f"user {subject.user!r} carries no IAM principal in extra (an OIDC user, or not authenticated "
+                      "by kubegate): access policies do not apply, RBAC decides")
     if not snapshot.mode.uses_access_entries:
         return None, f"cluster {snapshot.name} is in {snapshot.mode.value} mode: access policies do not apply"
     canonical = subject.canonical_arn

@@ -8,13 +8,14 @@ import botocore.session
 from botocore.model import StructureShape
 
 from kubegate.api import eks, iam, sts
-from kubegate.api.aws_endpoint import AwsApi
+from kubegate.api.aws_endpoint import ANONYMOUS, UNSIGNED_OPERATIONS, AwsApi
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.query import QueryProtocol
 from kubegate.api.awsproto.restjson import RestJsonProtocol
 from kubegate.api.wire import QueryWire, RestJsonWire
 from kubegate.domain import errors as d
 from kubegate.domain.caller import Caller, RequestFacts
+from kubegate.domain.oidc_providers import ExpiredIdentityToken, IDPRejectedClaim, InvalidIdentityToken
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
 from kubegate.identity.sts import StsService
@@ -44,6 +45,9 @@ QUERY_ERRORS: dict[type[d.DomainError], tuple[str, int | None]] = {
     d.ValidationError: ("ValidationError", 400),
     d.AccessDenied: ("AccessDenied", 403),
     d.ExpiredToken: ("ExpiredToken", 403),
+    InvalidIdentityToken: ("InvalidIdentityToken", 400),
+    ExpiredIdentityToken: ("ExpiredTokenException", 400),
+    IDPRejectedClaim: ("IDPRejectedClaim", 403),
 }
 
 
@@ -84,10 +88,13 @@ def iam_api(service: IamService, authorizer: Authorizer) -> AwsApi:
 
 
 def sts_api(service: StsService) -> AwsApi:
-    """GetCallerIdentity needs no permission; AssumeRole checks trust and identity policies itself."""
+    """GetCallerIdentity needs no permission; AssumeRole checks trust and identity policies itself;
+    AssumeRoleWithWebIdentity (the one unsigned operation) only its token and the trust policy."""
     handlers = sts.handlers()
 
     def run(caller: Caller, operation: str, params: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
+        if caller is ANONYMOUS and ("sts", operation) not in UNSIGNED_OPERATIONS:  # the endpoint lets none through
+            raise AwsError("MissingAuthenticationToken", "Request is missing Authentication Token", status=403)
         handler = handlers.get(operation)
         if handler is None:
             raise AwsError("InvalidAction", f"kubegate does not implement the STS operation {operation}", status=400)

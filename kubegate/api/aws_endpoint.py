@@ -3,8 +3,10 @@
 Every request is read (bounded), routed by its path (`/` is the query protocol's, IAM or
 STS as the credential scope claims; every other path is EKS's restJson), SigV4-verified with a
 scope that must name that service and its region, decoded by that service's botocore model,
-authorized, handled and encoded. Any failure becomes an AWS error in that service's wire
-format, never a stack trace; the scope never moves a request to another service's handler.
+authorized, handled and encoded. The one exception is `UNSIGNED_OPERATIONS`: STS's
+AssumeRoleWithWebIdentity, which AWS serves unsigned (its ID token is the credential). Any
+failure becomes an AWS error in that service's wire format, never a stack trace; the scope
+never moves a request to another service's handler.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.responses import Response
 
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.restjson import HttpResponse
-from kubegate.api.wire import RawRequest, Wire
+from kubegate.api.wire import RawRequest, Wire, form_params
 from kubegate.domain import errors as domain
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.identity.access_keys import AccessKeys
@@ -41,6 +43,14 @@ log = logging.getLogger("kubegate.api")
 _SCOPE_SERVICE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/")
 
 Run = Callable[[Caller, str, dict[str, Any], RequestFacts], dict[str, Any]]
+
+# The only operations a request without any signature reaches: (API, operation) pairs, as AWS
+# serves them unsigned (botocore's models mark them "authtype": "none"). Such a request is
+# handled as ANONYMOUS; any other unsigned request is authenticated, and refused, as before.
+UNSIGNED_OPERATIONS = frozenset({("sts", "AssumeRoleWithWebIdentity")})
+ANONYMOUS = Caller(arn="anonymous", user_id="anonymous", account="", principal_arn="anonymous")
+"""The caller of an unsigned request: no account, no policies; never a principal of anything."""
+_SIGNATURE_QUERY = ("x-amz-algorithm", "x-amz-credential", "x-amz-signature", "x-amz-security-token")
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,7 @@ class AwsEndpoint:
         self.keys = keys
         self.clock = clock
         self.regions = {name: frozenset({region, IAM_REGION} if name == "iam" else {region}) for name in self.apis}
+        self.region = region
 
     async def endpoint(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -136,9 +147,15 @@ class AwsEndpoint:
         operation, who = "-", "-"
         try:
             now = self.clock()
-            caller, region = self._authenticate(raw, now, api)
+            if self._unsigned_operation(raw, api):
+                caller, region = ANONYMOUS, self.region
+                model, params = api.wire.decode(raw)
+                if (api.signing_name, model.name) not in UNSIGNED_OPERATIONS:  # cannot be: decode reads that Action
+                    raise RuntimeError(f"an unsigned request decoded as {model.name}")
+            else:
+                caller, region = self._authenticate(raw, now, api)
+                model, params = api.wire.decode(raw)
             who = caller.arn
-            model, params = api.wire.decode(raw)
             operation = model.name
             facts = RequestFacts(now=now, source_ip=raw.source_ip, region=region,
                                  user_agent=raw.headers.get("user-agent", ""))
@@ -156,6 +173,21 @@ class AwsEndpoint:
             error = AwsError(api.internal_error, f"An internal error occurred (request {request_id})", status=500,
                              sender_fault=False)
         return api.wire.encode_error(error, request_id, raw), operation, who
+
+    @staticmethod
+    def _unsigned_operation(raw: RawRequest, api: AwsApi) -> bool:
+        """True only for a request that carries no signature at all (no Authorization header, no
+        presigned X-Amz-* query parameter, no security token) and whose single Action is one of
+        `UNSIGNED_OPERATIONS` of the API its path chose; every other request is authenticated."""
+        if raw.headers.get("authorization") is not None or "x-amz-security-token" in raw.headers:
+            return False
+        if any(name.lower() in _SIGNATURE_QUERY for name in parse_qs(raw.raw_query, keep_blank_values=True)):
+            return False
+        try:
+            actions = form_params(raw).get("Action") if api.query_protocol else None
+        except AwsError:
+            return False
+        return actions is not None and len(actions) == 1 and (api.signing_name, actions[0]) in UNSIGNED_OPERATIONS
 
     def _authenticate(self, raw: RawRequest, now: datetime, api: AwsApi) -> tuple[Caller, str]:
         """The caller and the scope's region, once the scope names `api` in its region and the signature holds."""

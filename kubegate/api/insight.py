@@ -33,7 +33,7 @@ from kubegate.domain.aws_auth import CallerIdentity
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.condition_keys import PrincipalType, principal_type
 from kubegate.domain.errors import AccessDenied, DomainError
-from kubegate.engine.explain import explain, who_can
+from kubegate.engine.explain import OIDC_NOTE, explain, who_can
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
 from kubegate.identity.access_keys import AccessKeys
@@ -179,7 +179,8 @@ class Insight:
             ],
             "withheld": len(principals - readable),
             "note": "Kubernetes RBAC bindings may grant more; kubegate lists access policies only. Entries you "
-                    "may not DescribeAccessEntry and ListAssociatedAccessPolicies on are withheld (counted only).",
+                    "may not DescribeAccessEntry and ListAssociatedAccessPolicies on are withheld (counted only). "
+                    + OIDC_NOTE,
         }
 
     def _identity(self, principal_arn: str, session: str | None) -> CallerIdentity:

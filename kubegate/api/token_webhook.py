@@ -9,6 +9,12 @@ anyone else. Every answer to a well-formed review is HTTP 200;
 A token's STS call runs where its host says: kubegate's own STS in the threadpool (a few
 ms), AWS's through the AwsStsGate (its own bounded threads, refusals remembered), so
 forged tokens pointing at AWS cannot occupy what the management API needs.
+
+An OIDC ID token (a JWT: three base64url segments) goes to the cluster's ACTIVE identity
+provider configs whose issuer is the token's (unverified) ``iss``; the OidcGate verifies it
+on its own bounded threads (discovery and keys may need a fetch), and the config maps its
+claims (``domain.oidc``). Such users get a username and groups only, no uid and no IAM
+extra: the authorization webhook has no opinion on them, RBAC decides.
 """
 
 from __future__ import annotations
@@ -28,14 +34,18 @@ from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.api.webhook_routes import Reply, Scope
 from kubegate.domain.aws_auth import CallerIdentity, ec2_instance_id
+from kubegate.domain.identity_providers import OidcConfig
+from kubegate.domain.oidc import OidcUser, map_claims
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
 from kubegate.identity.aws_sts import AwsStsGate
 from kubegate.identity.iam_token import StsIdentity, TokenError, TokenVerifier
+from kubegate.identity.oidc import OidcError, OidcGate, VerifiedIdToken, looks_like_jwt, unverified_issuer
 
 TOKEN_REVIEW_VERSIONS = ("authentication.k8s.io/v1", "authentication.k8s.io/v1beta1")
 CACHE_SIZE = 10_000
+ISSUER_SHOWN = 200  # characters of a token's unverified iss that reach the audit log and the reason
 NEVER_STALE = sys.maxsize
 """The IAM generation of identities AWS's STS vouched for: kubegate cannot see AWS revoke a key."""
 
@@ -74,6 +84,62 @@ class IdentityCache:
             self._items[key] = (identity, until, generation)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+class IdTokenCache:
+    """Verified ID tokens by (cluster, token digest), until their exp; the oldest go first beyond `size`.
+
+    Each entry remembers the issuer and audience it was verified for, so a config changed since
+    (another client ID, another issuer) does not accept it from the cache.
+    """
+
+    def __init__(self, clock: Callable[[], datetime], size: int = CACHE_SIZE) -> None:
+        self.clock = clock
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[VerifiedIdToken, str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], issuer: str, audiences: frozenset[str]) -> VerifiedIdToken | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            verified, audience, until = found
+            if self.clock().timestamp() > until or verified.issuer != issuer or audience not in audiences:
+                del self._items[key]
+                return None
+            return verified
+
+    def put(self, key: tuple[str, str], verified: VerifiedIdToken, audience: str) -> None:
+        exp = verified.claims.get("exp")
+        if not isinstance(exp, (int, float)):
+            return
+        with self._lock:
+            self._items[key] = (verified, audience, float(exp))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def oidc_configs(snapshot: ClusterSnapshot, issuer: str, now: datetime) -> list[OidcConfig]:
+    """The cluster's configs that let tokens from `issuer` in now (ACTIVE, same issuer URL exactly)."""
+    return [config for config in snapshot.oidc_configs if config.issuer_url == issuer and config.authenticates(now)]
+
+
+def audience_of(verified: VerifiedIdToken, configs: list[OidcConfig]) -> OidcConfig:
+    """The config whose client ID the verified token's aud holds (verification made sure one does)."""
+    aud = verified.claims.get("aud")
+    auds = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
+    return next(config for config in configs if config.client_id in auds)
+
+
+def oidc_authenticated(api_version: str, user: OidcUser, audiences: list[str] | None) -> Reply:
+    body: dict[str, Any] = {"username": user.username}
+    if user.groups:
+        body["groups"] = list(user.groups)
+    status: dict[str, Any] = {"authenticated": True, "user": body}
+    if audiences:
+        status["audiences"] = audiences
+    return 200, review(api_version, status)
 
 
 def caller_identity(identity: StsIdentity) -> CallerIdentity:
@@ -133,6 +199,7 @@ class TokenWebhook:
         resolve_instance: Callable[[str], str | None] | None = None,
         register_instance: Callable[[str, str], None] | None = None,
         *, embedded_hosts: frozenset[str] = frozenset(), aws_sts: AwsStsGate | None = None,
+        oidc: OidcGate | None = None,
     ) -> None:
         self.registry = registry
         self.verifier_for = verifier_for
@@ -142,6 +209,9 @@ class TokenWebhook:
         self.register_instance = register_instance
         self.embedded_hosts = embedded_hosts  # presigned-URL hosts the embedded STS answers; all others are AWS's
         self.aws_sts = aws_sts if aws_sts is not None else AwsStsGate()
+        self.clock = clock
+        self.oidc = oidc  # None: ID tokens are refused
+        self.id_tokens = IdTokenCache(clock)
 
     def _learn_instance(self, snapshot: ClusterSnapshot, caller: CallerIdentity) -> ClusterSnapshot:
         """An EC2 node kubegate has not seen: ask EC2 once, keep the answer in the registry."""
@@ -193,6 +263,8 @@ class TokenWebhook:
         except ValueError as exc:
             return unauthenticated(TOKEN_REVIEW_VERSIONS[0], str(exc), 400), None
         record: dict[str, Any] = {"cluster": cluster, "principal": None, "user": None, "authenticated": False}
+        if looks_like_jwt(token):
+            return await self._authenticate_id_token(snapshot, api_version, token, audiences, record)
         key = IdentityCache.key(cluster, token)
         identity = self.cache.get(key, self.registry.iam_generation)
         if identity is None:
@@ -210,3 +282,41 @@ class TokenWebhook:
         record.update(user=mapped.user.username, groups=list(mapped.user.groups), authenticated=True,
                       reason=mapped.reason)
         return authenticated(api_version, identity, mapped, audiences), record
+
+    async def _authenticate_id_token(
+        self, snapshot: ClusterSnapshot, api_version: str, token: str, audiences: list[str] | None,
+        record: dict[str, Any],
+    ) -> tuple[Reply, dict[str, Any]]:
+        """An OIDC ID token: the configs for its issuer, verification (cached, or on the OidcGate), the mapping."""
+        issuer = unverified_issuer(token)
+        shown = None if issuer is None else issuer[:ISSUER_SHOWN] + ("…" if len(issuer) > ISSUER_SHOWN else "")
+        record["oidc_issuer"] = shown  # unverified: whoever made the token chose it, so it is cut short
+        configs = oidc_configs(snapshot, issuer, self.clock()) if issuer is not None else []
+        if not configs:
+            reason = (f"no active OIDC identity provider config of cluster {snapshot.name} has issuer {shown}"
+                      if issuer is not None else "the JWT has no iss claim")
+            return unauthenticated(api_version, reason), {**record, "reason": reason}
+        assert issuer is not None
+        client_ids = frozenset(config.client_id for config in configs)
+        key = IdentityCache.key(snapshot.name, token)
+        verified = self.id_tokens.get(key, issuer, client_ids)
+        if verified is None:
+            if self.oidc is None:
+                reason = "OIDC ID tokens are not verified by this kubegate"
+                return unauthenticated(api_version, reason), {**record, "reason": reason}
+            refusal = hashlib.sha256(f"{snapshot.name}\n{issuer}\n{sorted(client_ids)}\n{token}".encode()).hexdigest()
+            try:
+                verified = await self.oidc.verify(refusal, token, issuer=issuer, audiences=client_ids)
+            except OidcError as exc:
+                reason = f"OIDC ID token refused: {exc.reason}"
+                return unauthenticated(api_version, reason), {**record, "reason": reason}
+        config = audience_of(verified, configs)
+        self.id_tokens.put(key, verified, config.client_id)
+        record["oidc_config"] = config.name
+        mapped = map_claims(config, verified.claims)
+        if not isinstance(mapped, OidcUser):
+            sub = verified.claims.get("sub")
+            return unauthenticated(api_version, mapped.reason), {**record, "claims": {"sub": sub}, "reason": mapped.reason}
+        record.update(user=mapped.username, groups=list(mapped.groups), authenticated=True,
+                      claims=dict(mapped.claims_used), reason=f"OIDC identity provider config {config.name}")
+        return oidc_authenticated(api_version, mapped, audiences), record

@@ -48,12 +48,26 @@ def token(cluster_name: str, region: str | None) -> None:
 @click.option("--cluster", "cluster_name", required=True)
 @click.option("--aws-cli", is_flag=True, help="Run `aws eks get-token` instead of `kubegate token`.")
 @click.option("--user-env", multiple=True, help="NAME=VALUE for the exec plugin's environment (repeatable).")
-def kubeconfig(cluster_name: str, aws_cli: bool, user_env: tuple[str, ...]) -> None:
-    """Print a kubeconfig for CLUSTER whose user runs an exec credential plugin."""
+@click.option("--oidc", "oidc_config", default=None,
+              help="An OIDC identity provider config of CLUSTER: the user gets ID tokens with `kubectl oidc-login` "
+                   "(the kubelogin plugin) from its issuer for its client ID.")
+@click.option("--token-file", default=None,
+              help="A file holding the bearer token (e.g. an OIDC ID token): the user reads it (tokenFile) "
+                   "instead of running a plugin.")
+def kubeconfig(cluster_name: str, aws_cli: bool, user_env: tuple[str, ...], oidc_config: str | None,
+               token_file: str | None) -> None:
+    """Print a kubeconfig for CLUSTER whose user runs an exec credential plugin (or reads a token file)."""
     import boto3
 
+    if (oidc_config or token_file) and (aws_cli or user_env):
+        raise click.ClickException("--aws-cli and --user-env configure the IAM exec plugin: not with --oidc or "
+                                   "--token-file")
+    eks = boto3.client("eks")
     try:
-        cluster = boto3.client("eks").describe_cluster(name=cluster_name)["cluster"]
+        cluster = eks.describe_cluster(name=cluster_name)["cluster"]
+        oidc = None if oidc_config is None or token_file else eks.describe_identity_provider_config(
+            clusterName=cluster_name, identityProviderConfig={"type": "oidc", "name": oidc_config},
+        )["identityProviderConfig"]["oidc"]
     except Exception as exc:  # the SDK's own error text is what the user needs
         raise click.ClickException(str(exc)) from None
     if not cluster.get("endpoint"):
@@ -74,12 +88,24 @@ def kubeconfig(cluster_name: str, aws_cli: bool, user_env: tuple[str, ...]) -> N
     cluster_entry: dict[str, Any] = {"server": cluster["endpoint"]}
     if cluster.get("certificateAuthority", {}).get("data"):
         cluster_entry["certificate-authority-data"] = cluster["certificateAuthority"]["data"]
-    name = cluster["arn"]
+    name = user_name = cluster["arn"]
+    user: dict[str, Any] = {"exec": exec_config}
+    if token_file:
+        user = {"tokenFile": token_file}
+        user_name = f"{name}#token-file"
+    elif oidc is not None:
+        user = {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubectl",
+            "args": ["oidc-login", "get-token", f"--oidc-issuer-url={oidc['issuerUrl']}",
+                     f"--oidc-client-id={oidc['clientId']}"],
+            "interactiveMode": "IfAvailable", "provideClusterInfo": False,
+        }}
+        user_name = f"{name}#oidc:{oidc_config}"
     config = {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
         "clusters": [{"name": name, "cluster": cluster_entry}],
-        "users": [{"name": name, "user": {"exec": exec_config}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user_name}}],
         "current-context": name,
     }
     click.echo(yaml.safe_dump(config, sort_keys=False), nl=False)

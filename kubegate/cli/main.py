@@ -85,11 +85,14 @@ def main() -> None:
                    "kubegate's own STS keeps verifying its tokens.")
 @click.option("--request-read-timeout", default=REQUEST_READ_TIMEOUT, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds a client has to send a whole request (headers and body); slower ones get 408.")
+@click.option("--oidc-ca-file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="PEM file of CA certificates trusted, besides the system store, for OIDC providers' discovery "
+                   "and keys (SSL_CERT_FILE works as usual).")
 @click.option("--unsafe-aws-sts-url-override", default=None, hidden=True,
               help="TESTING ONLY: send AWS STS calls to this http(s) URL on a loopback address instead of AWS.")
 def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
        audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool, no_aws_sts: bool,
-       unsafe_aws_sts_url_override: str | None, request_read_timeout: float) -> None:
+       unsafe_aws_sts_url_override: str | None, request_read_timeout: float, oidc_ca_file: str | None) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start."""
     from kubegate.server import build, serve
 
@@ -101,7 +104,8 @@ def up(data_dir: Path, database_url: str | None, host: str, port: int, region: s
     try:
         kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds,
                          audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup,
-                         aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override)
+                         aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override,
+                         oidc_ca_file=oidc_ca_file)
     except ValueError as exc:  # e.g. a region that is not one of the partition's
         raise click.ClickException(str(exc)) from None
     click.echo(

@@ -30,6 +30,7 @@ class OwnerKind(str, Enum):
     USER = "user"
     ROLE = "role"
     POLICY = "policy"  # tags only: a managed policy is owned by its ARN
+    OIDC_PROVIDER = "oidc"  # tags only: an OIDC provider is owned by its ARN
 
 
 @dataclass(frozen=True)

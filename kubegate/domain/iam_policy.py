@@ -138,6 +138,14 @@ class TrustCaller:
     arn: str  # user ARN, or the assumed-role session ARN
     principal_arn: str  # user ARN, or the role ARN a session came from
     account: str
+    federated: str | None = None  # a web-identity caller: the OIDC provider ARN its token was verified for
+
+    @classmethod
+    def web_identity(cls, provider_arn: str) -> TrustCaller:
+        """An AssumeRoleWithWebIdentity caller: matched only by ``Principal.Federated`` naming its
+        provider, never by an AWS principal (not even ``*``), and with no aws:PrincipalArn or
+        aws:PrincipalAccount (the request is unsigned, so AWS sets neither)."""
+        return cls(arn=provider_arn, principal_arn="", account="", federated=provider_arn)
 
 
 # ---------------------------------------------------------------- parsing
@@ -371,7 +379,8 @@ def evaluate_trust(
 ) -> TrustDecision:
     """Whether a role's trust policy lets ``caller`` perform ``action`` (e.g. sts:AssumeRole) on
     it; ``unknown`` names the keys only AWS would know, as in ``RequestContext``."""
-    lookup = _lookup(condition_keys, unknown or _nothing_unknown, caller.principal_arn, caller.account)
+    lookup = _lookup(condition_keys, unknown or _nothing_unknown, caller.principal_arn, caller.account,
+                     principal_defaults=caller.federated is None)
     variables = trust.version == VARIABLES_VERSION
     allowed_by: tuple[str, bool] | None = None  # (label, only via the account)
     for index, statement in enumerate(trust.statements, 1):
@@ -389,12 +398,14 @@ def evaluate_trust(
 
 
 def _lookup(given: Mapping[str, tuple[str, ...]], unknown: Callable[[str], bool], principal_arn: str,
-            account: str) -> KeyLookup:
-    """Condition key names are case-insensitive in IAM; values are not. The caller's ARN and
-    account are always known, so they are the defaults for aws:PrincipalArn/PrincipalAccount."""
+            account: str, *, principal_defaults: bool = True) -> KeyLookup:
+    """Condition key names are case-insensitive in IAM; values are not. A signed caller's ARN and
+    account are always known, so they are the defaults for aws:PrincipalArn/PrincipalAccount
+    (an unsigned web-identity request has neither)."""
     keys = {name.lower(): ((values,) if isinstance(values, str) else tuple(values)) for name, values in given.items()}
-    keys.setdefault("aws:principalarn", (principal_arn,))
-    keys.setdefault("aws:principalaccount", (account,))
+    if principal_defaults:
+        keys.setdefault("aws:principalarn", (principal_arn,))
+        keys.setdefault("aws:principalaccount", (account,))
     return KeyLookup(keys, unknown)
 
 
@@ -450,7 +461,10 @@ def _trust_principal(statement: Statement, caller: TrustCaller) -> Literal["prin
 
 
 def _principal_match(principals: Principals, caller: TrustCaller) -> Literal["principal", "account"] | None:
-    """Service and Federated principals never name an IAM caller, so only "AWS" values count."""
+    """Service and Federated principals never name an IAM caller, so only "AWS" values count; a
+    web-identity caller is named only by a Federated value equal to its provider's ARN."""
+    if caller.federated is not None:
+        return "principal" if caller.federated in principals.federated else None
     by_account = False
     for value in principals.aws:
         if value == "*" or value in (caller.arn, caller.principal_arn):

@@ -2,7 +2,8 @@
 
 The same walk the webhooks make, written out step by step: the mode and its sources, the
 access entry or aws-auth row that maps the principal, its username and groups, each
-policy with its scope, and the decision.
+policy with its scope, and the decision. Users of a cluster's OIDC identity providers are
+not IAM principals: no access policy applies to them, RBAC alone authorizes them (OIDC_NOTE).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from kubegate.domain.policies import catalogue
 from kubegate.engine.mapping import Mapped, map_identity
 from kubegate.engine.snapshot import ClusterSnapshot
 
+OIDC_NOTE = ("Users of OIDC identity providers are authorized by Kubernetes RBAC only: access policies apply "
+             "to IAM principals, never to them.")
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -26,7 +30,8 @@ class Explanation:
     groups: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"allowed": self.allowed, "username": self.username, "groups": list(self.groups), "steps": self.steps}
+        return {"allowed": self.allowed, "username": self.username, "groups": list(self.groups), "steps": self.steps,
+                "note": OIDC_NOTE}
 
 
 def explain(snapshot: ClusterSnapshot, caller: CallerIdentity, request: rbac.Request) -> Explanation:

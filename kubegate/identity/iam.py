@@ -35,6 +35,14 @@ from kubegate.domain.iam import (
     check_path,
     iam_arn,
 )
+from kubegate.domain.oidc_providers import (
+    MAX_PROVIDERS,
+    OidcProvider,
+    check_client_ids,
+    check_thumbprints,
+    provider_arn,
+    provider_url,
+)
 from kubegate.domain.pagination import MARKER, page
 from kubegate.identity import credentials as generate
 from kubegate.store.database import Store, Transaction
@@ -85,6 +93,8 @@ class IamService:
     def _owner(self, tx: Transaction, kind: OwnerKind, name: str) -> None:
         if kind is OwnerKind.POLICY:
             self._policy(tx, name)
+        elif kind is OwnerKind.OIDC_PROVIDER:
+            self._oidc_provider(tx, name)
         else:
             self._user(tx, name) if kind is OwnerKind.USER else self._role(tx, name)
 
@@ -373,7 +383,76 @@ class IamService:
         arns, token = page(sorted(policies), max_items, marker, parameter=MARKER)
         return [policies[a] for a in arns], token
 
-    # tags (users and roles by name, managed policies by ARN)
+    # OpenID Connect providers (by ARN)
+
+    def _oidc_provider(self, tx: Transaction, arn: str) -> OidcProvider:
+        prefix = f"arn:{self.partition}:iam::{self.account}:oidc-provider/"
+        provider = tx.iam.oidc_provider(arn.removeprefix(prefix)) if arn.startswith(prefix) else None
+        if provider is None or provider.arn != arn:
+            raise NoSuchEntity(f"OpenIDConnect Provider not found for arn {arn}")
+        return provider
+
+    def create_oidc_provider(self, url: str, client_ids: list[str], thumbprints: list[str],
+                             tags: Tags | None = None) -> OidcProvider:
+        name = provider_url(url)
+        check_tags(tags)
+        provider = OidcProvider(
+            url=name, arn=provider_arn(self.partition, self.account, name),
+            client_ids=check_client_ids(tuple(client_ids)), thumbprints=check_thumbprints(tuple(thumbprints)),
+            created_at=self.clock(),
+        )
+        with self.store.transaction() as tx:
+            if tx.iam.oidc_provider(name) is not None:
+                raise EntityAlreadyExists(f"Provider with url {url} already exists.")
+            if len(tx.iam.oidc_providers()) >= MAX_PROVIDERS:
+                raise LimitExceeded(f"Cannot exceed quota for OpenIdConnectProvidersPerAccount: {MAX_PROVIDERS}")
+            tx.iam.add_oidc_provider(provider)
+            tx.iam.set_tags(OwnerKind.OIDC_PROVIDER, provider.arn, dict(tags or {}))
+        return provider
+
+    def get_oidc_provider(self, arn: str) -> tuple[OidcProvider, Tags]:
+        with self.store.transaction() as tx:
+            provider = self._oidc_provider(tx, arn)
+            return provider, tx.iam.tags(OwnerKind.OIDC_PROVIDER, provider.arn)
+
+    def oidc_provider_for_issuer(self, issuer: str) -> OidcProvider | None:
+        """The provider whose ``https://<url>`` is ``issuer`` exactly, if one is registered."""
+        if not issuer.startswith("https://"):
+            return None
+        with self.store.transaction() as tx:
+            provider = tx.iam.oidc_provider(issuer.removeprefix("https://"))
+        return provider if provider is not None and provider.issuer == issuer else None
+
+    def list_oidc_providers(self) -> list[OidcProvider]:
+        with self.store.transaction() as tx:
+            return tx.iam.oidc_providers()
+
+    def delete_oidc_provider(self, arn: str) -> None:
+        with self.store.transaction() as tx:
+            provider = self._oidc_provider(tx, arn)
+            tx.iam.delete_oidc_provider(provider.url)
+            tx.iam.set_tags(OwnerKind.OIDC_PROVIDER, provider.arn, {})
+
+    def add_oidc_client_id(self, arn: str, client_id: str) -> None:
+        with self.store.transaction() as tx:
+            provider = self._oidc_provider(tx, arn)
+            ids = check_client_ids((*provider.client_ids, client_id))
+            tx.iam.save_oidc_provider(replace(provider, client_ids=ids))
+
+    def remove_oidc_client_id(self, arn: str, client_id: str) -> None:
+        """Removing a client ID the provider does not have succeeds, as on AWS."""
+        with self.store.transaction() as tx:
+            provider = self._oidc_provider(tx, arn)
+            ids = tuple(i for i in provider.client_ids if i != client_id)
+            tx.iam.save_oidc_provider(replace(provider, client_ids=ids))
+
+    def update_oidc_thumbprints(self, arn: str, thumbprints: list[str]) -> None:
+        checked = check_thumbprints(tuple(thumbprints))
+        with self.store.transaction() as tx:
+            provider = self._oidc_provider(tx, arn)
+            tx.iam.save_oidc_provider(replace(provider, thumbprints=checked))
+
+    # tags (users and roles by name, managed policies and OIDC providers by ARN)
 
     def tag(self, kind: OwnerKind, owner: str, tags: Tags) -> None:
         check_tags(tags)

@@ -1,4 +1,5 @@
-"""The embedded STS: GetCallerIdentity and AssumeRole, and the sessions AssumeRole issues.
+"""The embedded STS: GetCallerIdentity, AssumeRole and AssumeRoleWithWebIdentity, and the
+sessions they issue.
 
 A session is pinned to its role's unique ID. Its secret is stored encrypted and its token
 only as a SHA-256 digest, so the database alone cannot be replayed as credentials. What
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,8 +23,10 @@ from kubegate.domain.arns import PrincipalKind, parse_principal_arn
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.condition_keys import (
     ActionKeys,
+    Keys,
     PrincipalType,
     UnknownKeys,
+    iso8601,
     principal_type,
     request_tag_keys,
     tag_keys,
@@ -37,13 +41,32 @@ from kubegate.domain.iam import (
     check_source_identity,
     session_duration,
 )
+from kubegate.domain.oidc_providers import (
+    ExpiredIdentityToken,
+    IDPRejectedClaim,
+    InvalidIdentityToken,
+    OidcProvider,
+    claim_keys,
+)
 from kubegate.identity import credentials as generate
+from kubegate.identity.oidc import OidcError, OidcVerifier, unverified_issuer
 from kubegate.identity.authorizer import Authorizer, denied_message
 from kubegate.store.database import Store, Transaction
 from kubegate.store.iam_rows import StoredSession
 
 ROLE_CHAINING_LIMIT = timedelta(hours=1)
 SESSION_POLICY_LIMIT = 2048
+WEB_IDENTITY = "sts:AssumeRoleWithWebIdentity"
+# STS's messages; the reason a token was refused goes to the log only (the caller is unauthenticated).
+NOT_A_JWT = "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)"
+NO_PROVIDER = "No OpenIDConnect provider found in your account for {issuer}"
+INCORRECT_AUDIENCE = "Incorrect token audience"
+TOKEN_NOT_VERIFIED = "The web identity token could not be verified"
+TOKEN_EXPIRED = "Token expired: current date/time must be before the expiration date/time"
+NOT_AUTHORIZED = f"Not authorized to perform {WEB_IDENTITY}"
+SESSION_TAGS_CLAIM = "https://aws.amazon.com/tags"
+SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
+log = logging.getLogger("kubegate.sts")
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,26 @@ class AssumeRoleRequest:
     source_identity: str | None = None
 
 
+@dataclass(frozen=True)
+class WebIdentityRequest:
+    """AssumeRoleWithWebIdentity's parameters that kubegate implements (ProviderId is refused)."""
+
+    role_arn: str
+    session_name: str
+    unverified_token: str  # the caller's WebIdentityToken: nothing in it is trusted until OidcVerifier checked it
+    duration_seconds: int | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebIdentitySession:
+    issued: IssuedSession
+    subject: str  # the token's sub
+    audience: str  # the client ID the token was accepted for
+    provider_arn: str  # AWS answers Provider with the IAM OIDC provider's ARN
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -75,13 +118,16 @@ def token_digest(token: str) -> str:
 class StsService:
     def __init__(
         self, store: Store, cipher: Fernet, authorizer: Authorizer, *, account: str,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime], oidc: OidcVerifier | None = None,
     ) -> None:
+        """``oidc`` verifies AssumeRoleWithWebIdentity's ID tokens; without one, every such call
+        is refused as InvalidIdentityToken."""
         self.store = store
         self.cipher = cipher
         self.authorizer = authorizer
         self.account = account
         self.clock = clock
+        self.oidc = oidc
 
     def assume_role(self, caller: Caller, request: AssumeRoleRequest, facts: RequestFacts) -> IssuedSession:
         check_session_name(request.session_name)
@@ -91,7 +137,7 @@ class StsService:
             raise AccessDenied("Roles may not be assumed by root accounts.")
         role = self._role(caller, request.role_arn, facts)
         with self.store.transaction() as tx:
-            policies = self._session_policies(tx, request)
+            policies = self._session_policies(tx, request.policy, request.policy_arns)
             role_tags = tx.iam.tags(OwnerKind.ROLE, role.name)
         keys = ActionKeys.of(
             {
@@ -130,6 +176,114 @@ class StsService:
             tx.iam.add_session(StoredSession(session, self.cipher.encrypt(secret.encode()), token_digest(token)))
         return IssuedSession(session, secret, token)
 
+    def assume_role_with_web_identity(self, request: WebIdentityRequest, facts: RequestFacts) -> WebIdentitySession:
+        """AssumeRoleWithWebIdentity. The request is unsigned, so nothing about the caller is
+        trusted; the checks run cheapest first, and nothing is fetched from an identity provider
+        before the token's (unverified) issuer is found to be a provider registered in IAM:
+
+        session name → the token names a registered provider's issuer → the provider has client
+        IDs → OidcVerifier (signature by the issuer's keys, iss, aud among the client IDs, exp)
+        → sub and the claims kubegate honours → the role → its trust policy, with Federated =
+        the provider's ARN and the keys <url>:sub/aud/amr → session policies → the session.
+        """
+        check_session_name(request.session_name)
+        issuer = unverified_issuer(request.unverified_token)
+        if issuer is None:
+            raise InvalidIdentityToken(NOT_A_JWT)
+        provider = self._provider(issuer)
+        if not provider.client_ids:
+            raise InvalidIdentityToken(INCORRECT_AUDIENCE)
+        claims = self._verified_claims(request.unverified_token, provider)
+        subject, audience = claims.get("sub"), _audience(claims.get("aud"), provider.client_ids)
+        if not isinstance(subject, str) or not subject:
+            raise InvalidIdentityToken(TOKEN_NOT_VERIFIED)
+        if SESSION_TAGS_CLAIM in claims:
+            raise IDPRejectedClaim(f"kubegate does not support session tags in web identity tokens "
+                                   f"({SESSION_TAGS_CLAIM})")
+        source_identity = _source_identity_claim(claims.get(SOURCE_IDENTITY_CLAIM, None))
+        role = self._federated_role(request.role_arn)
+        with self.store.transaction() as tx:
+            policies = self._session_policies(tx, request.policy, request.policy_arns)
+            role_tags = tx.iam.tags(OwnerKind.ROLE, role.name)
+        keys = ActionKeys.of(
+            {
+                **claim_keys(provider, claims, audience),
+                "sts:RoleSessionName": (request.session_name,),
+                **({"sts:SourceIdentity": (source_identity,)} if source_identity else {}),
+                **tag_keys("aws:ResourceTag", role_tags),
+                **tag_keys("iam:ResourceTag", role_tags),
+            },
+            # no session tags (refused above) and no roles claim: AWS leaves these out
+            "sts:SourceIdentity", "sts:TransitiveTagKeys", "sts:RoleAuthorizedByIdp", "iam:ResourceTag/",
+        )
+        self._trust_web_identity(role, provider, WEB_IDENTITY, keys, facts)
+        if source_identity:
+            self._trust_web_identity(role, provider, "sts:SetSourceIdentity", keys, facts)
+        now = self.clock()
+        secret, token = generate.secret_access_key(), generate.session_token()
+        session = Session(
+            access_key_id=generate.access_key_id("ASIA"), role_name=role.name, role_id=role.id,
+            role_arn=role.arn, session_name=request.session_name, source_arn=provider.arn,
+            expires_at=now + session_duration(request.duration_seconds, role), issued_at=now, policies=policies,
+            source_identity=source_identity,
+        )
+        with self.store.transaction() as tx:
+            tx.iam.delete_expired_sessions(now)
+            tx.iam.add_session(StoredSession(session, self.cipher.encrypt(secret.encode()), token_digest(token)))
+        return WebIdentitySession(IssuedSession(session, secret, token), subject, audience, provider.arn)
+
+    def _provider(self, issuer: str) -> OidcProvider:
+        """The IAM OIDC provider whose ``https://<url>`` is the token's issuer, exactly."""
+        found = None
+        if issuer.startswith("https://"):
+            with self.store.transaction() as tx:
+                found = tx.iam.oidc_provider(issuer.removeprefix("https://"))
+        if found is None or found.issuer != issuer:
+            raise InvalidIdentityToken(NO_PROVIDER.format(issuer=issuer[:256]))
+        return found
+
+    def _verified_claims(self, unverified_token: str, provider: OidcProvider) -> Mapping[str, object]:
+        if self.oidc is None:
+            log.warning("AssumeRoleWithWebIdentity refused: kubegate has no OIDC verifier")
+            raise InvalidIdentityToken(TOKEN_NOT_VERIFIED)
+        try:
+            verified = self.oidc.verify(unverified_token, issuer=provider.issuer, audiences=provider.client_ids)
+        except OidcError as exc:
+            log.info("AssumeRoleWithWebIdentity: a token of %s refused: %s", provider.issuer, exc.reason)
+            if exc.reason == "the token has expired":
+                raise ExpiredIdentityToken(TOKEN_EXPIRED) from None
+            if exc.reason == "the token's aud holds none of the configured audiences":
+                raise InvalidIdentityToken(INCORRECT_AUDIENCE) from None
+            raise InvalidIdentityToken(TOKEN_NOT_VERIFIED) from None
+        return verified.claims
+
+    def _federated_role(self, role_arn: str) -> IamRole:
+        try:
+            principal = parse_principal_arn(role_arn)
+        except InvalidParameter:
+            raise ValidationError(f"{role_arn} is invalid") from None
+        if principal.kind is not PrincipalKind.ROLE or principal.account != self.account:
+            raise AccessDenied(NOT_AUTHORIZED)
+        with self.store.transaction() as tx:
+            role = tx.iam.role(principal.name)
+        if role is None or role.arn != principal.arn:
+            raise AccessDenied(NOT_AUTHORIZED)
+        return role
+
+    def _trust_web_identity(self, role: IamRole, provider: OidcProvider, action: str, keys: ActionKeys,
+                            facts: RequestFacts) -> None:
+        """Only the trust policy decides: a web identity has no identity policies of its own."""
+        trust = iam_policy.evaluate_trust(
+            iam_policy.parse_policy(role.trust_policy, kind="trust"),
+            caller=iam_policy.TrustCaller.web_identity(provider.arn),
+            action=action,
+            condition_keys={**_unsigned_request_keys(facts), **keys.present},
+            unknown=UnknownKeys(action, keys.covered),
+        )
+        if not trust.allowed:
+            log.info("%s on %s for %s refused: %s", action, role.arn, provider.arn, trust.reason)
+            raise AccessDenied(f"Not authorized to perform {action}")
+
     def _role(self, caller: Caller, role_arn: str, facts: RequestFacts) -> IamRole:
         refused = AccessDenied(denied_message(caller, "sts:AssumeRole", role_arn, explicit=False))
         try:
@@ -167,19 +321,20 @@ class StsService:
             raise AccessDenied(denied_message(caller, action, role.arn, explicit=decision.explicit_deny,
                                               policy_type=decision.policy_type))
 
-    def _session_policies(self, tx: Transaction, request: AssumeRoleRequest) -> tuple[str, ...] | None:
-        """The documents that scope the session down; None when AssumeRole was given none."""
-        if request.policy is None and not request.policy_arns:
+    def _session_policies(self, tx: Transaction, policy: str | None,
+                          policy_arns: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The documents that scope the session down; None when the call was given none."""
+        if policy is None and not policy_arns:
             return None
         documents = []
-        for arn in request.policy_arns:
+        for arn in policy_arns:
             found = tx.iam.policy(arn)
             if found is None:
                 raise MalformedPolicyDocument(f"Policy {arn} does not exist or is not attachable.")
             documents.append(found.document)
-        if request.policy is not None:
-            iam_policy.parse_policy(request.policy, kind="identity", max_length=SESSION_POLICY_LIMIT)
-            documents.append(request.policy)
+        if policy is not None:
+            iam_policy.parse_policy(policy, kind="identity", max_length=SESSION_POLICY_LIMIT)
+            documents.append(policy)
         return tuple(documents)
 
     @staticmethod
@@ -235,3 +390,39 @@ def _trust_caller(caller: Caller, role: IamRole) -> iam_policy.TrustCaller:
     if bound is not None and bound != principal_id:
         return iam_policy.TrustCaller(arn=principal_id, principal_arn=principal_id, account=caller.account)
     return iam_policy.TrustCaller(arn=caller.arn, principal_arn=caller.principal_arn, account=caller.account)
+
+
+def _audience(aud: object, client_ids: tuple[str, ...]) -> str:
+    """The client ID the verified token was accepted for (its aud, or the first of its list)."""
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return next((value for value in values if value in client_ids), "")
+
+
+def _source_identity_claim(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise IDPRejectedClaim(f"The {SOURCE_IDENTITY_CLAIM} claim must be a string")
+    try:
+        check_source_identity(value)
+    except ValidationError as exc:
+        raise IDPRejectedClaim(exc.message) from None
+    return value
+
+
+def _unsigned_request_keys(facts: RequestFacts) -> Keys:
+    """The global keys of an unsigned request: those of the request itself, none of a principal."""
+    keys: Keys = {
+        "aws:CurrentTime": (iso8601(facts.now),),
+        "aws:EpochTime": (str(int(facts.now.timestamp())),),
+        "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
+        "aws:ViaAWSService": ("false",),
+        "aws:PrincipalIsAWSService": ("false",),
+    }
+    if facts.source_ip:
+        keys["aws:SourceIp"] = (facts.source_ip,)
+    if facts.region:
+        keys["aws:RequestedRegion"] = (facts.region,)
+    if facts.user_agent:
+        keys["aws:UserAgent"] = (facts.user_agent,)
+    return keys

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from kubegate.domain.iam import IamRole, IamUser, ManagedPolicy, OwnerKind, Session
+from kubegate.domain.oidc_providers import OidcProvider
 from kubegate.store import schema as t
 
 
@@ -97,6 +98,30 @@ class IamRows:
                 {"owner_kind": kind.value, "owner_name": owner, "key": key, "value": value}
                 for key, value in tags.items()
             ])
+
+    # OpenID Connect providers (by URL: host[:port][/path])
+
+    def oidc_provider(self, url: str) -> OidcProvider | None:
+        row = self.db.execute(
+            select(t.iam_oidc_providers).where(t.iam_oidc_providers.c.url == url)
+        ).mappings().first()
+        return None if row is None else _oidc_provider(row)
+
+    def oidc_providers(self) -> list[OidcProvider]:
+        rows = self.db.execute(select(t.iam_oidc_providers).order_by(t.iam_oidc_providers.c.arn)).mappings()
+        return [_oidc_provider(row) for row in rows]
+
+    def add_oidc_provider(self, provider: OidcProvider) -> None:
+        self.db.execute(insert(t.iam_oidc_providers).values(**_oidc_provider_values(provider)))
+
+    def save_oidc_provider(self, provider: OidcProvider) -> None:
+        c = t.iam_oidc_providers.c
+        self.db.execute(update(t.iam_oidc_providers).where(c.url == provider.url)
+                        .values(**_oidc_provider_values(provider)))
+
+    def delete_oidc_provider(self, url: str) -> None:
+        """Sessions already issued for its tokens stay valid until they expire, as on AWS."""
+        self.db.execute(delete(t.iam_oidc_providers).where(t.iam_oidc_providers.c.url == url))
 
     # managed policies
 
@@ -229,3 +254,14 @@ def _role(row: Any) -> IamRole:
 
 def _role_values(role: IamRole) -> dict[str, Any]:
     return asdict(role) | {"trust_bindings": json.dumps(dict(role.trust_bindings), sort_keys=True)}
+
+
+def _oidc_provider(row: Any) -> OidcProvider:
+    values = dict(row)
+    return OidcProvider(**values | {"client_ids": tuple(json.loads(values["client_ids"])),
+                                    "thumbprints": tuple(json.loads(values["thumbprints"]))})
+
+
+def _oidc_provider_values(provider: OidcProvider) -> dict[str, Any]:
+    return asdict(provider) | {"client_ids": json.dumps(list(provider.client_ids)),
+                               "thumbprints": json.dumps(list(provider.thumbprints))}
