@@ -239,6 +239,13 @@ def test_assume_role_with_web_identity(kg: Server, oidc_provider: Any, registere
     assert sts.get_caller_identity()["Arn"] == answer["AssumedRoleUser"]["Arn"]
     eks = kg.client("eks", key=key, aws_session_token=credentials["SessionToken"])
     assert "clusters" in eks.list_clusters()
+    # the session's calls carry aws:FederatedProvider, the provider's ARN
+    kg.client("iam").put_role_policy(RoleName="billing-web", PolicyName="only-via-other", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "eks:DescribeCluster", "Resource": "*",
+                                                "Condition": {"StringEquals": {"aws:FederatedProvider": registered}}}]}))
+    with pytest.raises(ClientError) as denied:
+        eks.describe_cluster(name="anything")
+    assert code_of(denied) == "AccessDeniedException"
 
     # a plain POST with no signature at all is what boto3 sends, too
     reply = httpx.post(kg.endpoint + "/", verify=ssl.create_default_context(cafile=kg.ca), data={
@@ -480,3 +487,68 @@ def test_provider_urls_refused(url: str) -> None:
 
     with pytest.raises(InvalidInput):
         provider_url(url)
+
+
+def test_a_hanging_provider_holds_at_most_a_few_management_threads(tmp_path: Path) -> None:
+    """AssumeRoleWithWebIdentity is unsigned: with the registered provider hanging (a listener that
+    never answers), only WEB_IDENTITY_CONCURRENCY calls may wait on it; the rest are told at once
+    to retry (IDPCommunicationError) instead of filling the management API's threads."""
+    import base64
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime, timezone
+
+    from cryptography.fernet import Fernet
+
+    from kubegate.domain.caller import RequestFacts
+    from kubegate.domain.errors import DomainError
+    from kubegate.domain.oidc_providers import IDPCommunicationError
+    from kubegate.identity.authorizer import Authorizer
+    from kubegate.identity.iam import IamService
+    from kubegate.identity.oidc import OidcVerifier
+    from kubegate.identity.sts import WEB_IDENTITY_CONCURRENCY, StsService, WebIdentityRequest
+    from kubegate.store.database import Store
+    from test_token_hardening import BlackHole
+
+    def now() -> datetime:
+        return datetime.now(timezone.utc)
+
+    def segment(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    hole = BlackHole()
+    store = Store(f"sqlite:///{tmp_path / 'kubegate.db'}")
+    try:
+        cipher, acct = Fernet(Fernet.generate_key()), "123456789012"
+        issuer = f"https://127.0.0.1:{hole.port}"
+        provider = IamService(store, cipher, account=acct, clock=now).create_oidc_provider(
+            issuer, ["sts.amazonaws.com"], [])
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Federated": provider.arn},
+                                                         "Action": "sts:AssumeRoleWithWebIdentity"}]}
+        role = IamService(store, cipher, account=acct, clock=now).create_role("hang", None, json.dumps(trust), None, None)
+        sts = StsService(store, cipher, Authorizer(store), account=acct, clock=now,
+                         oidc=OidcVerifier(clock=now, timeout=3.0))
+        token = ".".join([segment({"alg": "RS256", "kid": "k1", "typ": "JWT"}),
+                          segment({"iss": issuer, "aud": "sts.amazonaws.com", "sub": SUBJECT,
+                                   "exp": int(time.time()) + 600}), "c2lnbmF0dXJl"])
+        calls = 3 * WEB_IDENTITY_CONCURRENCY
+        start = threading.Barrier(calls)
+
+        def attempt(n: int) -> tuple[str, float]:
+            start.wait()
+            began = time.monotonic()
+            try:
+                sts.assume_role_with_web_identity(WebIdentityRequest(role.arn, f"s-{n}", token), RequestFacts(now=now()))
+            except DomainError as exc:
+                return type(exc).__name__, time.monotonic() - began
+            return "issued", time.monotonic() - began
+
+        with ThreadPoolExecutor(calls) as pool:
+            outcomes = list(pool.map(attempt, range(calls)))
+        busy = [elapsed for kind, elapsed in outcomes if kind == IDPCommunicationError.__name__]
+        assert len(busy) == calls - WEB_IDENTITY_CONCURRENCY, outcomes
+        assert max(busy) < 1.0  # told at once, not queued behind the hanging provider
+        assert {kind for kind, _ in outcomes} == {IDPCommunicationError.__name__, "InvalidIdentityToken"}
+    finally:
+        store.close()
+        hole.close()

@@ -66,7 +66,7 @@ EKS_OPERATIONS = [
     # the destructive ones last: each operation's test first restores the objects the fuzz refers to
     "UntagResource", "DisassociateAccessPolicy", "DeleteAccessEntry", "DeleteCluster",
 ]
-STS_OPERATIONS = ["GetCallerIdentity", "AssumeRole"]
+STS_OPERATIONS = ["GetCallerIdentity", "AssumeRole", "AssumeRoleWithWebIdentity"]
 
 
 def _destructive_last(names: list[str]) -> list[str]:

@@ -15,7 +15,12 @@ from kubegate.api.awsproto.restjson import RestJsonProtocol
 from kubegate.api.wire import QueryWire, RestJsonWire
 from kubegate.domain import errors as d
 from kubegate.domain.caller import Caller, RequestFacts
-from kubegate.domain.oidc_providers import ExpiredIdentityToken, IDPRejectedClaim, InvalidIdentityToken
+from kubegate.domain.oidc_providers import (
+    ExpiredIdentityToken,
+    IDPCommunicationError,
+    IDPRejectedClaim,
+    InvalidIdentityToken,
+)
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
 from kubegate.identity.sts import StsService
@@ -48,6 +53,7 @@ QUERY_ERRORS: dict[type[d.DomainError], tuple[str, int | None]] = {
     InvalidIdentityToken: ("InvalidIdentityToken", 400),
     ExpiredIdentityToken: ("ExpiredTokenException", 400),
     IDPRejectedClaim: ("IDPRejectedClaim", 403),
+    IDPCommunicationError: ("IDPCommunicationError", 400),
 }
 
 

@@ -23,6 +23,7 @@ class Caller:
     principal_tags: tuple[tuple[str, str], ...] = ()  # session tags (over the role's own as aws:PrincipalTag/*)
     transitive_tag_keys: tuple[str, ...] = ()  # session tags a chained AssumeRole carries on
     source_identity: str | None = None  # aws:SourceIdentity, set by AssumeRole's SourceIdentity; never changes
+    federated_provider: str | None = None  # aws:FederatedProvider: the IAM OIDC provider of a web-identity session
 
     @classmethod
     def root(cls, account: str, partition: str = "aws") -> Caller:

@@ -93,20 +93,12 @@ def global_keys(caller: Caller, facts: RequestFacts) -> Keys:
         "aws:PrincipalAccount": (caller.account,),
         "aws:PrincipalType": (kind.value,),
         "aws:userid": (caller.user_id,),
-        "aws:CurrentTime": (iso8601(facts.now),),
-        "aws:EpochTime": (str(int(facts.now.timestamp())),),
-        "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
-        "aws:ViaAWSService": ("false",),
-        "aws:PrincipalIsAWSService": ("false",),
+        **request_keys(facts),
     }
     if kind is PrincipalType.USER:
         keys["aws:username"] = (caller.principal_arn.rsplit("/", 1)[1],)
-    if facts.source_ip:
-        keys["aws:SourceIp"] = (facts.source_ip,)
-    if facts.region:
-        keys["aws:RequestedRegion"] = (facts.region,)
-    if facts.user_agent:
-        keys["aws:UserAgent"] = (facts.user_agent,)
+    if caller.federated_provider is not None:
+        keys["aws:FederatedProvider"] = (caller.federated_provider,)
     if caller.issued_at is not None:
         keys["aws:TokenIssueTime"] = (iso8601(caller.issued_at),)
         keys["aws:MultiFactorAuthPresent"] = ("false",)
@@ -114,6 +106,24 @@ def global_keys(caller: Caller, facts: RequestFacts) -> Keys:
         keys["aws:SourceIdentity"] = (caller.source_identity,)
     for name, value in caller.principal_tags:
         keys[f"aws:PrincipalTag/{name}"] = (value,)
+    return keys
+
+
+def request_keys(facts: RequestFacts) -> Keys:
+    """The global keys of the request itself, whoever makes it (an unsigned one too)."""
+    keys: Keys = {
+        "aws:CurrentTime": (iso8601(facts.now),),
+        "aws:EpochTime": (str(int(facts.now.timestamp())),),
+        "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
+        "aws:ViaAWSService": ("false",),
+        "aws:PrincipalIsAWSService": ("false",),
+    }
+    if facts.source_ip:
+        keys["aws:SourceIp"] = (facts.source_ip,)
+    if facts.region:
+        keys["aws:RequestedRegion"] = (facts.region,)
+    if facts.user_agent:
+        keys["aws:UserAgent"] = (facts.user_agent,)
     return keys
 
 

@@ -44,6 +44,11 @@ class ExpiredIdentityToken(DomainError):
     """The web identity token has expired (STS ``ExpiredTokenException``, 400)."""
 
 
+class IDPCommunicationError(DomainError):
+    """kubegate cannot ask the provider now: it is busy with as many checks as it allows (STS
+    ``IDPCommunicationError``, 400). The caller may try again."""
+
+
 class IDPRejectedClaim(DomainError):
     """The token's claims ask for something kubegate refuses (STS ``IDPRejectedClaim``, 403)."""
 

@@ -10,6 +10,7 @@ the source identity) is stored with it, so every later call made with it honours
 from __future__ import annotations
 
 import hashlib
+import threading
 import hmac
 import logging
 from collections.abc import Callable, Mapping
@@ -23,11 +24,10 @@ from kubegate.domain.arns import PrincipalKind, parse_principal_arn
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.condition_keys import (
     ActionKeys,
-    Keys,
     PrincipalType,
     UnknownKeys,
-    iso8601,
     principal_type,
+    request_keys,
     request_tag_keys,
     tag_keys,
 )
@@ -43,13 +43,14 @@ from kubegate.domain.iam import (
 )
 from kubegate.domain.oidc_providers import (
     ExpiredIdentityToken,
+    IDPCommunicationError,
     IDPRejectedClaim,
     InvalidIdentityToken,
     OidcProvider,
     claim_keys,
 )
 from kubegate.identity import credentials as generate
-from kubegate.identity.oidc import OidcError, OidcVerifier, unverified_issuer
+from kubegate.identity.oidc import REASON_AUDIENCE, REASON_EXPIRED, OidcError, OidcVerifier, unverified_issuer
 from kubegate.identity.authorizer import Authorizer, denied_message
 from kubegate.store.database import Store, Transaction
 from kubegate.store.iam_rows import StoredSession
@@ -63,6 +64,8 @@ NO_PROVIDER = "No OpenIDConnect provider found in your account for {issuer}"
 INCORRECT_AUDIENCE = "Incorrect token audience"
 TOKEN_NOT_VERIFIED = "The web identity token could not be verified"
 TOKEN_EXPIRED = "Token expired: current date/time must be before the expiration date/time"
+IDP_BUSY = "The identity provider is being asked about other tokens; try again shortly"
+WEB_IDENTITY_CONCURRENCY = 4
 NOT_AUTHORIZED = f"Not authorized to perform {WEB_IDENTITY}"
 SESSION_TAGS_CLAIM = "https://aws.amazon.com/tags"
 SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
@@ -128,6 +131,9 @@ class StsService:
         self.account = account
         self.clock = clock
         self.oidc = oidc
+        # AssumeRoleWithWebIdentity is unsigned and runs in the management API's threads: at most
+        # this many may wait on an identity provider at once, the others are told to retry.
+        self._verifying = threading.BoundedSemaphore(WEB_IDENTITY_CONCURRENCY)
 
     def assume_role(self, caller: Caller, request: AssumeRoleRequest, facts: RequestFacts) -> IssuedSession:
         check_session_name(request.session_name)
@@ -246,15 +252,19 @@ class StsService:
         if self.oidc is None:
             log.warning("AssumeRoleWithWebIdentity refused: kubegate has no OIDC verifier")
             raise InvalidIdentityToken(TOKEN_NOT_VERIFIED)
+        if not self._verifying.acquire(blocking=False):  # anyone may call this unsigned: never queue on a slow IdP
+            raise IDPCommunicationError(IDP_BUSY)
         try:
             verified = self.oidc.verify(unverified_token, issuer=provider.issuer, audiences=provider.client_ids)
         except OidcError as exc:
             log.info("AssumeRoleWithWebIdentity: a token of %s refused: %s", provider.issuer, exc.reason)
-            if exc.reason == "the token has expired":
+            if exc.reason == REASON_EXPIRED:
                 raise ExpiredIdentityToken(TOKEN_EXPIRED) from None
-            if exc.reason == "the token's aud holds none of the configured audiences":
+            if exc.reason == REASON_AUDIENCE:
                 raise InvalidIdentityToken(INCORRECT_AUDIENCE) from None
             raise InvalidIdentityToken(TOKEN_NOT_VERIFIED) from None
+        finally:
+            self._verifying.release()
         return verified.claims
 
     def _federated_role(self, role_arn: str) -> IamRole:
@@ -277,7 +287,7 @@ class StsService:
             iam_policy.parse_policy(role.trust_policy, kind="trust"),
             caller=iam_policy.TrustCaller.web_identity(provider.arn),
             action=action,
-            condition_keys={**_unsigned_request_keys(facts), **keys.present},
+            condition_keys={**request_keys(facts), "aws:FederatedProvider": (provider.arn,), **keys.present},
             unknown=UnknownKeys(action, keys.covered),
         )
         if not trust.allowed:
@@ -377,6 +387,7 @@ class StsService:
             principal_arn=session.role_arn, issued_at=session.issued_at, session_policies=session.policies,
             principal_tags=session.tags, transitive_tag_keys=session.transitive_tag_keys,
             source_identity=session.source_identity,
+            federated_provider=session.source_arn if ":oidc-provider/" in session.source_arn else None,
         )
         return caller, self.cipher.decrypt(stored.secret_ciphertext).decode()
 
@@ -410,19 +421,3 @@ def _source_identity_claim(value: object) -> str | None:
     return value
 
 
-def _unsigned_request_keys(facts: RequestFacts) -> Keys:
-    """The global keys of an unsigned request: those of the request itself, none of a principal."""
-    keys: Keys = {
-        "aws:CurrentTime": (iso8601(facts.now),),
-        "aws:EpochTime": (str(int(facts.now.timestamp())),),
-        "aws:SecureTransport": ("true" if facts.secure_transport else "false",),
-        "aws:ViaAWSService": ("false",),
-        "aws:PrincipalIsAWSService": ("false",),
-    }
-    if facts.source_ip:
-        keys["aws:SourceIp"] = (facts.source_ip,)
-    if facts.region:
-        keys["aws:RequestedRegion"] = (facts.region,)
-    if facts.user_agent:
-        keys["aws:UserAgent"] = (facts.user_agent,)
-    return keys
