@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -560,3 +561,59 @@ def test_a_stalled_provider_slows_neither_iam_tokens_nor_itself_beyond_its_bound
         assert time.monotonic() - started < 6  # one 2 s connect timeout, then the rate limit answers the rest
     finally:
         black_hole.close()
+
+
+def test_rotation_and_an_outage_of_the_real_provider(tmp_path: Path) -> None:
+    """Keys rotate without restarting kubegate; a token signed with a key the provider no longer
+    publishes is refused; with the provider down, cached keys keep verifying, a new issuer fails
+    with a reason, and IAM tokens are unaffected."""
+    from oidc_provider import running_oidc_provider
+    from test_token_webhook import Apiserver, token_for
+
+    with running_oidc_provider() as provider:
+        server = Server(tmp_path / "data", extra_args=("--oidc-ca-file", provider.ca_file))
+        server.start()
+        try:
+            eks = server.client("eks")
+            eks.create_cluster(name="rot", roleArn=ensure_role(server, "eks"), resourcesVpcConfig={"subnetIds": ["s"]},
+                               accessConfig={"authenticationMode": "API"})
+            eks.associate_identity_provider_config(clusterName="rot", oidc={
+                "identityProviderConfigName": "corp", "issuerUrl": provider.issuer, "clientId": "kubernetes",
+                "usernameClaim": "email"})
+            apiserver = Apiserver(server, "rot", tmp_path / "webhook")
+
+            def authenticated(token: str, timeout: float = 15.0) -> dict[str, Any]:
+                return eventually(lambda: (lambda s: s if s["authenticated"] else None)(apiserver.status(token)),
+                                  timeout=timeout) or apiserver.status(token)
+
+            first = provider.id_token("dora", email="dora@example.com", email_verified=True)
+            assert authenticated(first)["user"]["username"] == "dora@example.com"
+            stale = provider.id_token("sam", email="sam@example.com")  # signed now, reviewed after the rotation
+            provider.rotate_keys()
+            rotated = provider.id_token("erin", email="erin@example.com")
+            # an unknown kid refreshes the keys (at most every 10 s): no restart of kubegate
+            assert authenticated(rotated, timeout=30)["user"]["username"] == "erin@example.com"
+            refused = apiserver.status(stale)
+            assert refused["authenticated"] is False and "kid" in refused["error"], refused
+
+            unseen = provider.id_token("finn", email="finn@example.com")
+            provider.stop()
+            assert authenticated(unseen, timeout=2)["user"]["username"] == "finn@example.com"  # cached keys
+            assert apiserver.status(rotated)["authenticated"] is True
+            assert apiserver.status(token_for(server, server.credentials(), "rot"))["authenticated"] is True
+
+            with socket.socket() as closed:  # a port nobody listens on: the new issuer is down
+                closed.bind(("127.0.0.1", 0))
+                dead = f"https://127.0.0.1:{closed.getsockname()[1]}"
+            eks.associate_identity_provider_config(clusterName="rot", oidc={
+                "identityProviderConfigName": "down", "issuerUrl": dead, "clientId": "kubernetes"})
+            header = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":"k"}').decode().rstrip("=")
+            claims = base64.urlsafe_b64encode(json.dumps(
+                {"iss": dead, "aud": "kubernetes", "sub": "x", "exp": int(time.time()) + 600}).encode()).decode().rstrip("=")
+            started = time.monotonic()
+            answer = eventually(lambda: (lambda s: s if "no active OIDC" not in s.get("error", "") else None)(
+                apiserver.status(f"{header}.{claims}.c2ln")))
+            assert answer["authenticated"] is False and "could not be fetched" in answer["error"], answer
+            assert time.monotonic() - started < 10
+        finally:
+            server.stop()
