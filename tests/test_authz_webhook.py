@@ -196,6 +196,7 @@ def test_explain_and_who_can(server: Server, authz: Apiserver, editor: dict[str,
     denied = run("explain", "--cluster", "az", "--principal-arn", editor["role_arn"], "--verb", "get",
                  "--resource", "secrets", "--namespace", "kube-system")
     assert denied.returncode == 0 and "left to RBAC for groups ['devs']" in denied.stdout
+    assert "OIDC identity providers are authorized by Kubernetes RBAC only" in denied.stdout
     who = run("who-can", "--cluster", "az", "--verb", "delete", "--resource", "configmaps", "--namespace", "team-a",
               "--json")
     holders = {h["principalArn"] for h in json.loads(who.stdout)["holders"]}

@@ -79,6 +79,8 @@ def explain_command(cluster: str, principal_arn: str, session: str, as_json: boo
     for step in answer["steps"]:
         click.echo(f"- {step}")
     click.echo("allowed" if answer["allowed"] else "not allowed by kubegate (RBAC may still allow it)")
+    if answer.get("note"):
+        click.echo(f"# {answer['note']}")
 
 
 @click.command("who-can")
