@@ -106,11 +106,7 @@ class AccessService:
     # helpers
 
     def _cluster(self, tx: Transaction, name: str) -> Cluster:
-        check_cluster_name(name)
-        cluster = tx.cluster(name)
-        if cluster is None:
-            raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
-        return cluster
+        return existing_cluster(tx, name)
 
     def _entry_cluster(self, tx: Transaction, name: str) -> Cluster:
         cluster = self._cluster(tx, name)
@@ -552,6 +548,15 @@ class AccessService:
     def list_tags_for_resource(self, resource_arn: str) -> dict[str, str]:
         with self.store.transaction() as tx:
             return tx.tags(self._tagged(tx, resource_arn))
+
+
+def existing_cluster(tx: Transaction, name: str) -> Cluster:
+    """The cluster, or EKS's ResourceNotFoundException for every operation that names one."""
+    check_cluster_name(name)
+    cluster = tx.cluster(name)
+    if cluster is None:
+        raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
+    return cluster
 
 
 def _compact_json(value: Any) -> str:

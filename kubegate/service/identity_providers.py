@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from kubegate.domain import tags as tagrules
-from kubegate.domain.clusters import Cluster, Update, check_cluster_name, settle_time
+from kubegate.domain.clusters import Cluster, Update, settle_time
 from kubegate.domain.errors import (
     InvalidParameter,
     InvalidRequest,
@@ -33,7 +33,7 @@ from kubegate.domain.identity_providers import (
     update_param,
 )
 from kubegate.domain.pagination import page
-from kubegate.service.access import AccessService
+from kubegate.service.access import AccessService, existing_cluster
 from kubegate.store.database import Conflict, Transaction
 
 ASSOCIATE = "AssociateIdentityProviderConfig"
@@ -49,12 +49,9 @@ class IdentityProviderService:
 
     # helpers
 
-    def _cluster(self, tx: Transaction, name: str) -> Cluster:
-        check_cluster_name(name)
-        cluster = tx.cluster(name)
-        if cluster is None:
-            raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
-        return cluster
+    @staticmethod
+    def _cluster(tx: Transaction, name: str) -> Cluster:
+        return existing_cluster(tx, name)
 
     @staticmethod
     def _live(tx: Transaction, cluster_name: str, now: datetime) -> list[OidcConfig]:
