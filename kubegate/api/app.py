@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp as StarletteApp
 from starlette.types import Receive, Scope, Send
 
 from kubegate.api.authz_webhook import AuthorizationWebhook
@@ -21,7 +22,7 @@ from kubegate.api.webhook_routes import ASGIApp, WebhookRoutes
 
 
 
-def _asgi(endpoint: Callable[[Request], Awaitable[Response]]) -> ASGIApp:
+def _asgi(endpoint: Callable[[Request], Awaitable[Response]]) -> StarletteApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # a WebSocket: kubegate serves none
             await send({"type": "websocket.close", "code": 1008})
