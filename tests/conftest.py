@@ -181,3 +181,14 @@ def oidc_provider() -> Iterator[Any]:
 
     with running_oidc_provider() as provider:
         yield provider
+
+
+@pytest.fixture(scope="session")
+def oidc_kubegate(oidc_provider: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A kubegate of its own that trusts the test OpenID provider's CA (`--oidc-ca-file`)."""
+    instance = Server(tmp_path_factory.mktemp("kubegate-oidc") / "data",
+                      extra_args=("--oidc-ca-file", oidc_provider.ca_file))
+    instance.start()
+    yield instance
+    if instance.process is not None:
+        instance.stop()

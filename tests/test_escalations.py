@@ -384,3 +384,20 @@ def test_security_parameters_kubegate_does_not_implement_are_refused(server: Ser
                                             AssumeRolePolicyDocument=trust_policy(acct)))[0] == "InvalidInput"
     with pytest.raises(ClientError):
         iam.get_user(UserName="esc-bounded")
+
+
+def test_a_node_entry_needs_pass_role_on_its_role(server: Server, iam: Any, acct: str, cluster_role: str) -> None:
+    """EC2_LINUX/EC2_WINDOWS entries hand their node role to EKS: iam:PassRole, as CreateCluster's role."""
+    cluster(server, "esc-nodes", cluster_role)
+    node_role = iam.create_role(RoleName="esc-node", AssumeRolePolicyDocument=trust_policy(acct))["Role"]["Arn"]
+    _, key = user(server, iam, "esc-noder", statement("Allow", "eks:*"))
+    eks = server.client("eks", key=key)
+    code, message = error_of(lambda: eks.create_access_entry(clusterName="esc-nodes", principalArn=node_role,
+                                                             type="EC2_LINUX"))
+    assert code == "AccessDeniedException" and f"iam:PassRole on resource: {node_role}" in message
+    eks.create_access_entry(clusterName="esc-nodes", principalArn=node_role)  # STANDARD passes no role
+    iam.put_user_policy(UserName="esc-noder", PolicyName="pass", PolicyDocument=document(statement(
+        "Allow", "iam:PassRole", node_role, Condition={"StringEquals": {"iam:PassedToService": "eks.amazonaws.com"}})))
+    eks.delete_access_entry(clusterName="esc-nodes", principalArn=node_role)
+    eks.create_access_entry(clusterName="esc-nodes", principalArn=node_role, type="EC2_LINUX")
+    server.client("eks").delete_cluster(name="esc-nodes")

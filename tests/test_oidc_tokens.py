@@ -416,16 +416,6 @@ def test_gate_is_bounded_and_remembers_refusals() -> None:
 # -- the webhook end to end: the real provider, kubegate with --oidc-ca-file, kubectl ----------------------
 
 
-@pytest.fixture(scope="module")
-def oidc_kubegate(oidc_provider: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    instance = Server(tmp_path_factory.mktemp("kubegate-oidc") / "data",
-                      extra_args=("--oidc-ca-file", oidc_provider.ca_file))
-    instance.start()
-    yield instance
-    if instance.process is not None:
-        instance.stop()
-
-
 def _review(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post(url + "?timeout=30s", content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert response.status_code == 200, response.text

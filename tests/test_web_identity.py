@@ -28,14 +28,8 @@ SUBJECT = "system:serviceaccount:apps:billing"
 
 
 @pytest.fixture(scope="module")
-def kg(tmp_path_factory: pytest.TempPathFactory, oidc_provider: Any) -> Iterator[Server]:
-    """A kubegate of its own that trusts the test OpenID provider's CA."""
-    instance = Server(tmp_path_factory.mktemp("kubegate-web-identity") / "data",
-                      extra_args=("--oidc-ca-file", oidc_provider.ca_file))
-    instance.start()
-    yield instance
-    if instance.process is not None:
-        instance.stop()
+def kg(oidc_kubegate: Server) -> Server:
+    return oidc_kubegate
 
 
 def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:

@@ -25,11 +25,6 @@ from kubegate.domain.errors import AccessDenied
 from kubegate.domain.iam import OwnerKind
 from kubegate.store.database import Store, Transaction
 
-# Kept for callers that name the kinds this way.
-CallerKind = PrincipalType
-caller_kind = principal_type
-
-
 class Authorizer:
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -141,7 +141,8 @@ class StsService:
         source_identity = self._source_identity(caller, request.source_identity)
         if principal_type(caller) is PrincipalType.ROOT:
             raise AccessDenied("Roles may not be assumed by root accounts.")
-        role = self._role(caller, request.role_arn, facts)
+        role = self._role(request.role_arn, AccessDenied(denied_message(caller, "sts:AssumeRole", request.role_arn,
+                                                                            explicit=False)))
         with self.store.transaction() as tx:
             policies = self._session_policies(tx, request.policy, request.policy_arns)
             role_tags = tx.iam.tags(OwnerKind.ROLE, role.name)
@@ -207,7 +208,7 @@ class StsService:
             raise IDPRejectedClaim(f"kubegate does not support session tags in web identity tokens "
                                    f"({SESSION_TAGS_CLAIM})")
         source_identity = _source_identity_claim(claims.get(SOURCE_IDENTITY_CLAIM, None))
-        role = self._federated_role(request.role_arn)
+        role = self._role(request.role_arn, AccessDenied(NOT_AUTHORIZED))
         with self.store.transaction() as tx:
             policies = self._session_policies(tx, request.policy, request.policy_arns)
             role_tags = tx.iam.tags(OwnerKind.ROLE, role.name)
@@ -267,19 +268,6 @@ class StsService:
             self._verifying.release()
         return verified.claims
 
-    def _federated_role(self, role_arn: str) -> IamRole:
-        try:
-            principal = parse_principal_arn(role_arn)
-        except InvalidParameter:
-            raise ValidationError(f"{role_arn} is invalid") from None
-        if principal.kind is not PrincipalKind.ROLE or principal.account != self.account:
-            raise AccessDenied(NOT_AUTHORIZED)
-        with self.store.transaction() as tx:
-            role = tx.iam.role(principal.name)
-        if role is None or role.arn != principal.arn:
-            raise AccessDenied(NOT_AUTHORIZED)
-        return role
-
     def _trust_web_identity(self, role: IamRole, provider: OidcProvider, action: str, keys: ActionKeys,
                             facts: RequestFacts) -> None:
         """Only the trust policy decides: a web identity has no identity policies of its own."""
@@ -294,8 +282,9 @@ class StsService:
             log.info("%s on %s for %s refused: %s", action, role.arn, provider.arn, trust.reason)
             raise AccessDenied(f"Not authorized to perform {action}")
 
-    def _role(self, caller: Caller, role_arn: str, facts: RequestFacts) -> IamRole:
-        refused = AccessDenied(denied_message(caller, "sts:AssumeRole", role_arn, explicit=False))
+    def _role(self, role_arn: str, refused: AccessDenied) -> IamRole:
+        """The role of kubegate's account that ``role_arn`` names exactly, else ``refused`` (AWS does
+        not tell a missing role from one the caller may not assume)."""
         try:
             principal = parse_principal_arn(role_arn)
         except InvalidParameter:
