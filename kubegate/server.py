@@ -22,7 +22,10 @@ from kubegate.api.audit import AuditLog
 from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_apis import eks_api, iam_api, sts_api
 from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.api.aws_auth_api import AwsAuthApi
 from kubegate.api.insight import Insight
+from kubegate.api.mode_guard import ModeSwitchGuard
+from kubegate.api.signed_json import SignedJson
 from kubegate.api.embedded_sts import EmbeddedStsClient, RoutingStsClient
 from kubegate.api.tls import REQUEST_READ_TIMEOUT, client_certificate_protocol
 from kubegate.api.webhook_routes import ASGIApp
@@ -37,6 +40,8 @@ from kubegate.identity.aws_sts import AwsStsDisabled, AwsStsGate
 from kubegate.identity.iam_token import HttpStsClient, StsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.oidc import OidcGate, OidcVerifier
 from kubegate.identity.sts import StsService
+from kubegate.service.access_changes import AccessChanges
+from kubegate.service.aws_auth_edits import AwsAuthEdits
 from kubegate.service.access import AccessService, utcnow
 from kubegate.service.live_aws_auth import LiveAwsAuth
 from kubegate.store.database import Store
@@ -82,9 +87,12 @@ def build(
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
-    aws = AwsEndpoint([eks_api(service, authorizer), iam_api(iam, authorizer), sts_api(sts)], keys, utcnow,
-                      region=config.region)
     registry = SnapshotRegistry(store)
+    audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
+    edits = AwsAuthEdits(service, cipher)
+    changes = AccessChanges(service, edits, instances=lambda: registry.instances)
+    aws = AwsEndpoint([eks_api(service, authorizer, ModeSwitchGuard(changes, audit)), iam_api(iam, authorizer),
+                       sts_api(sts)], keys, utcnow, region=config.region)
     policy = sts_policy(config, sts_regions)
     remote = _aws_sts_client(aws_sts, unsafe_aws_sts_url_override)
     sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, remote)
@@ -95,7 +103,6 @@ def build(
             verifiers[cluster] = TokenVerifier(cluster_id=cluster, policy=policy, sts=sts_client, clock=utcnow)
         return verifiers[cluster]
 
-    audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
     resolver = Ec2DnsResolver(boto3.client("ec2", region_name=config.region)) if ec2_lookup else None
     webhook = TokenWebhook(
         registry, verifier_for, utcnow, audit,
@@ -103,9 +110,11 @@ def build(
         register_instance=service.register_instance,
         embedded_hosts=policy.extra_hosts, aws_sts=AwsStsGate(enabled=aws_sts), oidc=OidcGate(oidc),
     )
-    insight = Insight(registry, keys, authorizer, service, store)
+    signed = SignedJson(keys, authorizer, service)
+    insight = Insight(registry, signed, store)
     live = LiveAwsAuth(service, cipher)
-    app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, lifespan=_syncing(registry, live))
+    app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, AwsAuthApi(signed, edits, changes),
+                     lifespan=_syncing(registry, live))
     return Kubegate(config, store, service, registry, app, oidc)
 
 

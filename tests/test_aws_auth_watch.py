@@ -4,7 +4,8 @@ The stand-in serves the ConfigMap endpoints as the real API does for these calls
 own CA, ``Authorization: Bearer`` or 401, GET of the object (404 Status when absent), list with a
 ``metadata.name`` field selector and the collection's resourceVersion, and watch: chunked
 newline-delimited events held open until ``timeoutSeconds``, a bookmark before it closes, and an
-ERROR event with a 410 Status for a resourceVersion older than its history.
+ERROR event with a 410 Status for a resourceVersion older than its history. Writes (PUT, POST,
+DELETE with DeleteOptions) are optimistic as in the real one: a stale resourceVersion is 409.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +29,8 @@ import yaml
 
 from kubegate import pki
 from kubegate.domain.aws_auth import RoleMapping, parse_config_map_yaml
-from kubegate.service.aws_auth_watch import CONFIGMAPS, AwsAuthWatcher
+from kubegate.service.aws_auth_watch import AwsAuthWatcher
+from kubegate.service.kube_api import CONFIGMAPS
 
 TOKEN = "k8s-token-for-tests"
 ROLES = "- rolearn: arn:aws:iam::111122223333:role/nodes\n  username: system:node:{{EC2PrivateDNSName}}\n  groups:\n    - system:nodes\n"
@@ -37,6 +40,19 @@ ADMINS = "- rolearn: arn:aws:iam::111122223333:role/admin\n  username: admin\n  
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
+
+
+def _injected(code: int, verb: str) -> dict[str, Any]:
+    """The Status a real apiserver sends for an injected failure: RBAC's wording for 403."""
+    if code == 403:  # a create has no name yet, nor has a list or watch of the collection
+        named = 'configmaps "aws-auth"' if verb in ("get", "update", "delete") else "configmaps"
+        return _status(403, "Forbidden", f'{named} is forbidden: User "ci" cannot {verb} resource "configmaps" '
+                                         'in API group "" in the namespace "kube-system"')
+    return _status(code, "ServiceUnavailable", "etcdserver: request timed out")
+
+
+_MODIFIED = ('Operation cannot be fulfilled on configmaps "aws-auth": the object has been modified; '
+             "please apply your changes to the latest version and try again")
 
 
 class StandInApiserver:
@@ -52,8 +68,9 @@ class StandInApiserver:
         self.epoch = 0  # bumped to end open watches; `abrupt` says how
         self.abrupt = False
         self.open_watches = 0
-        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, query
         self.failures: list[int] = []  # statuses to answer the next authenticated requests with
+        self.interleave: list[Callable[[], object]] = []  # a concurrent editor's move, run before the next write
         self.connections: set[socket.socket] = set()
         self._dir = tempfile.TemporaryDirectory()
         certificate, key = authority.issue("kube-apiserver", dns_names=("localhost",), ip_addresses=("127.0.0.1",))
@@ -90,17 +107,28 @@ class StandInApiserver:
     # --- what kubectl apply/delete would do -------------------------------------------
 
     def put(self, data: dict[str, str], labels: dict[str, str] | None = None) -> int:
+        meta = {"name": "aws-auth", "namespace": "kube-system", "uid": "4e7e1a4c",
+                "creationTimestamp": "2024-01-01T00:00:00Z", **({"labels": labels} if labels else {})}
+        stored = self.store({"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta, "data": dict(data)})
+        return int(stored["metadata"]["resourceVersion"])
+
+    def delete(self) -> int:
+        with self.changed:
+            assert self.obj is not None
+            return int(self.remove()["metadata"]["resourceVersion"])
+
+    def store(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Write ``obj`` as the new aws-auth at the next resourceVersion, with an event for watches."""
         with self.changed:
             self.rv += 1
             kind = "MODIFIED" if self.obj else "ADDED"
-            meta = {"name": "aws-auth", "namespace": "kube-system", "uid": "4e7e1a4c", "resourceVersion": str(self.rv),
-                    "creationTimestamp": "2024-01-01T00:00:00Z", **({"labels": labels} if labels else {})}
-            self.obj = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": meta, "data": dict(data)}
+            self.obj = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.rv)}}
             self.history.append((self.rv, kind, self.obj))
             self.changed.notify_all()
-            return self.rv
+            return self.obj
 
-    def delete(self) -> int:
+    def remove(self) -> dict[str, Any]:
+        """Delete aws-auth (the caller checked it exists); returns it at its deletion's resourceVersion."""
         with self.changed:
             assert self.obj is not None
             self.rv += 1
@@ -108,7 +136,7 @@ class StandInApiserver:
             self.obj = None
             self.history.append((self.rv, "DELETED", gone))
             self.changed.notify_all()
-            return self.rv
+            return gone
 
     def compact_while_disconnected(self, data: dict[str, str]) -> None:
         """Open watches end (as at their timeout) before they see this change, then the history
@@ -130,10 +158,62 @@ class StandInApiserver:
             self.changed.notify_all()
 
     def watches_requested(self) -> list[dict[str, str]]:
-        return [q for path, q in self.requests if q.get("watch") == "1"]
+        return [q for method, path, q in self.requests if q.get("watch") == "1"]
 
     def lists_requested(self) -> int:
-        return sum(1 for path, q in self.requests if path == CONFIGMAPS and "watch" not in q)
+        return sum(1 for method, path, q in self.requests
+                   if method == "GET" and path == CONFIGMAPS and "watch" not in q)
+
+    def writes_requested(self) -> list[tuple[str, str]]:
+        return [(method, path) for method, path, q in self.requests if method != "GET"]
+
+
+def _update(api: StandInApiserver, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """PUT: configmaps allow an unconditional update (no resourceVersion) but not create-on-update."""
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or meta.get("name") != "aws-auth":
+        return 400, _status(400, "BadRequest", "the name of the object does not match the name on the URL")
+    if api.obj is None:
+        return 404, _status(404, "NotFound", 'configmaps "aws-auth" not found')
+    current = api.obj["metadata"]
+    if meta.get("resourceVersion") and meta["resourceVersion"] != current["resourceVersion"]:
+        return 409, _status(409, "Conflict", _MODIFIED)
+    kept = {k: current[k] for k in ("uid", "creationTimestamp")}
+    new = {**body, "kind": "ConfigMap", "apiVersion": "v1",
+           "metadata": {**meta, "namespace": "kube-system", **kept, "resourceVersion": current["resourceVersion"]}}
+    if new == api.obj:  # a no-op update writes nothing: same resourceVersion, no event
+        return 200, api.obj
+    return 200, api.store(new)
+
+
+def _create(api: StandInApiserver, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    meta = body.get("metadata")
+    if not isinstance(meta, dict) or meta.get("name") != "aws-auth":
+        return 400, _status(400, "BadRequest", "the stand-in serves only configmaps/aws-auth")
+    if meta.get("namespace", "kube-system") != "kube-system":
+        return 400, _status(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                               "sent on the request")
+    if meta.get("resourceVersion"):
+        return 500, _status(500, "InternalError", "resourceVersion should not be set on objects to be created")
+    if api.obj is not None:
+        return 409, _status(409, "AlreadyExists", 'configmaps "aws-auth" already exists')
+    created = {"creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "uid": str(uuid.uuid4())}
+    return 201, api.store({**body, "kind": "ConfigMap", "apiVersion": "v1",
+                           "metadata": {**meta, "namespace": "kube-system", **created}})
+
+
+def _delete(api: StandInApiserver, options: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """DELETE answers 200 with the deleted object, at its deletion's resourceVersion, as for configmaps."""
+    if api.obj is None:
+        return 404, _status(404, "NotFound", 'configmaps "aws-auth" not found')
+    preconditions = options.get("preconditions") or {}
+    for field, key in (("ResourceVersion", "resourceVersion"), ("UID", "uid")):
+        wanted, actual = preconditions.get(key), api.obj["metadata"].get(key)
+        if wanted and wanted != actual:
+            return 409, _status(409, "Conflict", 'Operation cannot be fulfilled on configmaps "aws-auth": '
+                                                 f"Precondition failed: {field} in precondition: {wanted}, "
+                                                 f"{field} in object meta: {actual}")
+    return 200, api.remove()
 
 
 def _cut(connection: socket.socket) -> None:
@@ -163,10 +243,11 @@ def _handler(api: StandInApiserver) -> type[BaseHTTPRequestHandler]:
             query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             if self.headers.get("Authorization") != f"Bearer {api.token}":
                 return self._json(401, _status(401, "Unauthorized", "Unauthorized"))
-            api.requests.append((url.path, query))
+            api.requests.append(("GET", url.path, query))
             if api.failures:
                 code = api.failures.pop(0)
-                return self._json(code, _status(code, "ServiceUnavailable", "etcdserver: request timed out"))
+                verb = "watch" if query.get("watch") else "get" if url.path.endswith("/aws-auth") else "list"
+                return self._json(code, _injected(code, verb))
             if url.path == f"{CONFIGMAPS}/aws-auth":
                 obj = api.obj
                 return self._json(200, obj) if obj else self._json(
@@ -181,6 +262,41 @@ def _handler(api: StandInApiserver) -> type[BaseHTTPRequestHandler]:
                 items = [api.obj] if api.obj else []
                 self._json(200, {"kind": "ConfigMapList", "apiVersion": "v1",
                                  "metadata": {"resourceVersion": str(api.rv)}, "items": items})
+
+        def do_PUT(self) -> None:
+            self._write("PUT", "update")
+
+        def do_POST(self) -> None:
+            self._write("POST", "create")
+
+        def do_DELETE(self) -> None:
+            self._write("DELETE", "delete")
+
+        def _write(self, method: str, verb: str) -> None:
+            """Authentication, then injected failures and interleaved edits, then the write itself,
+            whose compare-and-store holds the lock as etcd's transaction would."""
+            url = urlsplit(self.path)
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Authorization") != f"Bearer {api.token}":
+                return self._json(401, _status(401, "Unauthorized", "Unauthorized"))
+            api.requests.append((method, url.path, {k: v[-1] for k, v in parse_qs(url.query).items()}))
+            if api.failures:
+                code = api.failures.pop(0)
+                return self._json(code, _injected(code, verb))
+            if api.interleave:
+                api.interleave.pop(0)()  # outside the lock: it may well call api.put
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                return self._json(400, _status(400, "BadRequest", "the body of the request was not valid JSON"))
+            if body is not None and not isinstance(body, dict):
+                return self._json(400, _status(400, "BadRequest", "the body of the request is not an object"))
+            target = {"PUT": f"{CONFIGMAPS}/aws-auth", "POST": CONFIGMAPS, "DELETE": f"{CONFIGMAPS}/aws-auth"}[method]
+            if url.path != target:
+                return self._json(404, _status(404, "NotFound", "the server could not find the requested resource"))
+            with api.changed:
+                code, answer = {"PUT": _update, "POST": _create, "DELETE": _delete}[method](api, body or {})
+            self._json(code, answer)
 
         def _json(self, code: int, body: dict[str, Any]) -> None:
             payload = json.dumps(body).encode()

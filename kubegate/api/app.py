@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_endpoint import AwsEndpoint
+from kubegate.api.aws_auth_api import AwsAuthApi
 from kubegate.api.insight import Insight
 from kubegate.api.token_webhook import TokenWebhook
 from kubegate.api.webhook_routes import ASGIApp, WebhookRoutes
@@ -38,6 +39,7 @@ def create_app(
     webhook: TokenWebhook,
     authorizer: AuthorizationWebhook,
     insight: Insight,
+    aws_auth: AwsAuthApi,
     *,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
 ) -> ASGIApp:
@@ -49,6 +51,11 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/kubegate/clusters/{name}/explain", insight.explain, methods=["GET"]),
             Route("/kubegate/clusters/{name}/who-can", insight.who_can, methods=["GET"]),
+            Route("/kubegate/clusters/{name}/identity-mappings", aws_auth.identity_mappings,
+                  methods=["GET", "POST", "DELETE"]),
+            Route("/kubegate/clusters/{name}/aws-auth/history", aws_auth.history, methods=["GET"]),
+            Route("/kubegate/clusters/{name}/access-diff", aws_auth.access_diff, methods=["POST"]),
+            Route("/kubegate/clusters/{name}/migration", aws_auth.migration, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

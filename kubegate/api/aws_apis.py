@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import botocore.session
@@ -57,7 +58,22 @@ QUERY_ERRORS: dict[type[d.DomainError], tuple[str, int | None]] = {
 }
 
 
-def eks_api(service: AccessService, authorizer: Authorizer) -> AwsApi:
+def authorize_eks(service: AccessService, authorizer: Authorizer, caller: Caller, operation: str,
+                  params: dict[str, Any], facts: RequestFacts) -> None:
+    """An EKS action on its resource with its condition keys, and iam:PassRole on a role it hands EKS."""
+    resource = eks.resource(service, operation, params)
+    authorizer.check(caller, f"eks:{operation}", resource, facts,
+                     eks.condition_keys(service, operation, params, resource))
+    passed = eks.passed_role(operation, params)
+    if passed is not None:  # EKS is handed a role: the caller needs iam:PassRole on it, as on AWS
+        authorizer.check(caller, "iam:PassRole", passed, facts, iam.pass_role_keys("eks.amazonaws.com", resource))
+
+
+ModeSwitchWarning = Callable[[Caller, str, str], None]
+"""Called with (caller, cluster, new mode) before an UpdateClusterConfig that changes the mode."""
+
+
+def eks_api(service: AccessService, authorizer: Authorizer, before_mode_switch: ModeSwitchWarning | None = None) -> AwsApi:
     model = _session.get_service_model("eks")
     cluster_shape = model.shape_for("Cluster")
     assert isinstance(cluster_shape, StructureShape)
@@ -67,12 +83,10 @@ def eks_api(service: AccessService, authorizer: Authorizer) -> AwsApi:
         handler = handlers.get(operation)
         if handler is None:
             raise AwsError("InvalidRequestException", f"kubegate does not implement the EKS operation {operation}")
-        resource = eks.resource(service, operation, params)
-        authorizer.check(caller, f"eks:{operation}", resource, facts,
-                         eks.condition_keys(service, operation, params, resource))
-        passed = eks.passed_role(operation, params)
-        if passed is not None:  # EKS is handed a role: the caller needs iam:PassRole on it, as on AWS
-            authorizer.check(caller, "iam:PassRole", passed, facts, iam.pass_role_keys("eks.amazonaws.com", resource))
+        authorize_eks(service, authorizer, caller, operation, params, facts)
+        mode = (params.get("accessConfig") or {}).get("authenticationMode") if operation == "UpdateClusterConfig" else None
+        if mode and before_mode_switch is not None:
+            before_mode_switch(caller, str(params["name"]), str(mode))
         return handler(service, caller, params, facts.now)
 
     return AwsApi("eks", RestJsonWire(RestJsonProtocol(model)), run, EKS_ERRORS)

@@ -11,44 +11,32 @@ like the EKS calls whose data they reveal:
 - who-can lists only the entries for which the caller has both, and says how many entries
   it withheld without naming them.
 
-Every refusal is a JSON ``{"code", "message"}`` with a 4xx status, never a trace.
+Signing, authentication and error answers are ``signed_json``'s.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import Response
 
-from kubegate.api import eks
-from kubegate.api.aws_endpoint import MAX_BODY, BodyTooLarge, read_request
+from kubegate.api.signed_json import BadQuery, SignedJson
 from kubegate.api.wire import RawRequest
 from kubegate.domain import rbac
 from kubegate.domain.arns import PrincipalKind, parse_principal_arn
 from kubegate.domain.aws_auth import CallerIdentity
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.condition_keys import PrincipalType, principal_type
-from kubegate.domain.errors import AccessDenied, DomainError
+from kubegate.domain.errors import AccessDenied, ResourceNotFound
 from kubegate.engine.explain import OIDC_NOTE, explain, who_can
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.engine.snapshot import ClusterSnapshot
-from kubegate.identity.access_keys import AccessKeys
-from kubegate.identity.authorizer import Authorizer
-from kubegate.identity.sigv4 import SigV4Error, check_scope, parse_signature
-from kubegate.service.access import AccessService, utcnow
 from kubegate.store.database import Store
 
-log = logging.getLogger("kubegate.api")
 ENTRY_READS = ("DescribeAccessEntry", "ListAssociatedAccessPolicies")
 """The EKS reads whose data an explanation (or a who-can row) shows about one principal."""
-
-
-class BadQuery(Exception):
-    pass
 
 
 def request_from(query: Any) -> rbac.Request:
@@ -65,20 +53,14 @@ def request_from(query: Any) -> rbac.Request:
     )
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message}, status_code=status)
-
-
 Compute = Callable[[ClusterSnapshot, dict[str, str], Caller, RequestFacts], dict[str, Any]]
 
 
 class Insight:
-    def __init__(self, registry: SnapshotRegistry, keys: AccessKeys, authorizer: Authorizer, service: AccessService,
-                 store: Store) -> None:
+    def __init__(self, registry: SnapshotRegistry, signed: SignedJson, store: Store) -> None:
         self.registry = registry
-        self.keys = keys
-        self.authorizer = authorizer
-        self.service = service
+        self.signed = signed
+        self.service = signed.service
         self.store = store
 
     async def explain(self, request: Request) -> Response:
@@ -89,56 +71,21 @@ class Insight:
 
     async def _answer(self, request: Request, compute: Compute) -> Response:
         cluster = request.path_params["name"]
-        try:
-            raw = await read_request(request)
-        except BodyTooLarge:
-            return _error(413, "RequestEntityTooLarge", f"The request body exceeds {MAX_BODY} bytes")
-        except ClientDisconnect:
-            return Response(status_code=400)
         query = dict(request.query_params)
-        authenticated = False
-        try:
-            caller, facts = await run_in_threadpool(self._authenticate, raw)
-            authenticated = True
-            await run_in_threadpool(self._check, caller, "ListAccessEntries", cluster, None, facts)
+
+        def handle(caller: Caller, facts: RequestFacts, raw: RawRequest) -> dict[str, Any]:
+            self._check(caller, "ListAccessEntries", cluster, None, facts)
             snapshot = self.registry.snapshot(cluster)
             if snapshot is None:
-                return _error(404, "ResourceNotFoundException", f"No cluster found for name: {cluster}.")
-            return JSONResponse(await run_in_threadpool(compute, snapshot, query, caller, facts))
-        except SigV4Error as exc:
-            return _error(exc.status, exc.code, exc.message)
-        except AccessDenied as exc:
-            return _error(403, "AccessDeniedException", exc.message)
-        except DomainError as exc:
-            return _error(400, "InvalidParameterException", exc.message)
-        except BadQuery as exc:
-            return _error(400, "InvalidParameterException", str(exc))
-        except Exception as exc:
-            if not authenticated:  # unauthenticated: one line, so anonymous callers cannot fill the log with traces
-                log.error("%s failed before authentication: %s", request.scope["path"], type(exc).__name__)
-            else:
-                log.exception("%s failed", request.scope["path"])
-            return _error(500, "ServerException", "An internal error occurred")
+                raise ResourceNotFound(f"No cluster found for name: {cluster}.")
+            return compute(snapshot, query, caller, facts)
 
-    def _authenticate(self, raw: RawRequest) -> tuple[Caller, RequestFacts]:
-        """The caller of a request signed for EKS in kubegate's region, and what the request says about it."""
-        now = utcnow()
-        check_scope(parse_signature(raw.method, raw.raw_path, raw.raw_query, raw.headers),
-                    service="eks", regions=(self.service.region,))
-        caller, _, region = self.keys.authenticate(method=raw.method, raw_path=raw.raw_path, raw_query=raw.raw_query,
-                                                   headers=raw.headers, body=raw.body, now=now)
-        return caller, RequestFacts(now=now, source_ip=raw.source_ip, region=region,
-                                    user_agent=raw.headers.get("user-agent", ""))
+        return await self.signed.respond(request, handle)
 
     def _check(self, caller: Caller, operation: str, cluster: str, principal_arn: str | None,
                facts: RequestFacts) -> None:
         """Authorize `operation` exactly as the EKS API would: same resource, same condition keys."""
-        params: dict[str, Any] = {"clusterName": cluster}
-        if principal_arn is not None:
-            params["principalArn"] = principal_arn
-        resource = eks.resource(self.service, operation, params)
-        self.authorizer.check(caller, f"eks:{operation}", resource, facts,
-                              eks.condition_keys(self.service, operation, params, resource))
+        self.signed.check(caller, operation, cluster, facts, {} if principal_arn is None else {"principalArn": principal_arn})
 
     def _readable(self, caller: Caller, cluster: str, principals: Iterable[str], facts: RequestFacts) -> set[str]:
         """The principals whose access entries the caller may describe and list the policies of."""

@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import ssl
 from typing import Any
-from urllib.parse import urlencode
 
 import click
-import httpx
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+
+from kubegate.cli.server_calls import call
 
 
 def _get(path: str, params: dict[str, str]) -> dict[str, Any]:
-    """GET a kubegate endpoint signed with the AWS configuration's credentials (as the AWS CLI would)."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    credentials = session.get_credentials()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_EKS") or os.environ.get("AWS_ENDPOINT_URL")
-    if credentials is None or not endpoint:
-        raise click.ClickException('no AWS credentials or endpoint: run eval "$(kubegate env)" first')
-    url = f"{endpoint.rstrip('/')}{path}?{urlencode({k: v for k, v in params.items() if v})}"
-    request = AWSRequest(method="GET", url=url)
-    SigV4Auth(credentials, "eks", session.get_config_variable("region") or "us-east-1").add_auth(request)
-    bundle = os.environ.get("AWS_CA_BUNDLE")
-    verify = ssl.create_default_context(cafile=bundle) if bundle else True
-    with httpx.Client(verify=verify, timeout=30) as client:
-        response = client.get(url, headers=dict(request.headers.items()))
-    try:
-        document: dict[str, Any] = response.json()
-    except ValueError:
-        raise click.ClickException(f"HTTP {response.status_code}: {response.text[:500]}") from None
-    if response.status_code != 200:
-        raise click.ClickException(document.get("message", response.text))
-    return document
+    return call("GET", path, params)
 
 
 request_options = [
@@ -70,7 +45,9 @@ def _query(verb: str, resource: str, group: str, api_version: str, subresource: 
 @click.option("--principal-arn", required=True)
 @click.option("--session", default="", help="The role session name (for {{SessionName}} usernames).")
 def explain_command(cluster: str, principal_arn: str, session: str, as_json: bool, **request: str) -> None:
-    """Why PRINCIPAL can or cannot do something in CLUSTER, step by step."""
+    """Why PRINCIPAL can or cannot do something in CLUSTER, step by step.
+
+    Talks to the running kubegate server (AWS_ENDPOINT_URL, signed with your AWS credentials)."""
     answer = _get(f"/kubegate/clusters/{cluster}/explain",
                   {"principalArn": principal_arn, "session": session, **_query(**request)})
     if as_json:
@@ -86,7 +63,9 @@ def explain_command(cluster: str, principal_arn: str, session: str, as_json: boo
 @click.command("who-can")
 @with_request_options
 def who_can_command(cluster: str, as_json: bool, **request: str) -> None:
-    """Every access entry, policy and scope that allows a request in CLUSTER."""
+    """Every access entry, policy and scope that allows a request in CLUSTER.
+
+    Talks to the running kubegate server (AWS_ENDPOINT_URL, signed with your AWS credentials)."""
     answer = _get(f"/kubegate/clusters/{cluster}/who-can", _query(**request))
     if as_json:
         click.echo(json.dumps(answer, indent=2))

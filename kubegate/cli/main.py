@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kubegate.api.tls import REQUEST_READ_TIMEOUT
+from kubegate.cli.aws_auth import access_diff, history, iamidentitymapping, migrate
 from kubegate.cli.insight import explain_command, who_can_command
 from kubegate.cli.kubernetes import kubeconfig, token, webhook_config
 from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir
@@ -202,6 +203,10 @@ main.add_command(kubeconfig)
 main.add_command(webhook_config)
 main.add_command(explain_command)
 main.add_command(who_can_command)
+main.add_command(iamidentitymapping)
+main.add_command(access_diff)
+main.add_command(migrate)
+awsauth.add_command(history)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,14 @@ def parse_config_map_yaml(text: str, *, strict: bool = True) -> AwsAuth:
     """Read a whole aws-auth manifest (as ``kubectl get cm aws-auth -o yaml`` prints it) or a
     bare data mapping. Lines count within the manifest where a value is a ``|`` block (as
     kubectl prints it; each line then maps to one manifest line), else within the value."""
+    values, offsets = config_map_values(text)
+    return _parse_data(values, strict, offsets)
+
+
+def config_map_values(text: str) -> tuple[dict[str, str], dict[str, int]]:
+    """A manifest's (or bare mapping's) ``data`` as strings, after refusing anything but
+    ConfigMap kube-system/aws-auth, with each ``|`` block's line offset for error messages.
+    Null values are left out, as Kubernetes drops them."""
     report = _Report("ConfigMap", True, [])
     root = _compose(text, report)
     if not isinstance(root, MappingNode):
@@ -388,7 +396,7 @@ def parse_config_map_yaml(text: str, *, strict: bool = True) -> AwsAuth:
                            None if root is None else report.line(root))
     top = _exact_fields(root)
     data = _check_manifest(top) if top.keys() & {"apiVersion", "kind", "metadata", "data"} else root
-    values: dict[str, object] = {}
+    values: dict[str, str] = {}
     offsets: dict[str, int] = {}
     for key, node in _exact_fields(data).items():
         if _kind(node) == "null":
@@ -400,7 +408,21 @@ def parse_config_map_yaml(text: str, *, strict: bool = True) -> AwsAuth:
         values[key] = str(node.value)
         if node.style == "|":
             offsets[key] = node.start_mark.line + 1
-    return _parse_data(values, strict, offsets)
+    return values, offsets
+
+
+def item_count(key: str, text: object) -> int:
+    """How many items a key's YAML list holds, whatever they are (``sso`` items included), so
+    that an edit rebuilding the list from parsed mappings can tell it would lose some. Strict."""
+    return len(_top_list(text, _Report(key, True, [])))
+
+
+def account_list(text: object) -> list[str]:
+    """``mapAccounts`` in ConfigMap order, repeats kept (``AwsAuth.accounts`` is a set), as the
+    literal text the authenticator compares. Strict."""
+    report = _Report("mapAccounts", True, [])
+    return [str(node.value) for node in _top_list(text, report)
+            if isinstance(node, ScalarNode) and _kind(node) != "null" and node.value]
 
 
 def _exact_fields(node: MappingNode) -> dict[str, Node]:

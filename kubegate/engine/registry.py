@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 
 from kubegate.domain.aws_auth import AwsAuth, AwsAuthError, parse_config_map_yaml
@@ -37,6 +38,11 @@ class SnapshotRegistry:
         self._iam_stored: int | None = None  # the store's counter at the last sync
         store.on_commit(self.refresh)
         self.sync()
+
+    @property
+    def instances(self) -> dict[str, str]:
+        """The EC2 instance registry as the snapshots see it."""
+        return self._instances
 
     def snapshot(self, cluster_name: str) -> ClusterSnapshot | None:
         return self._snapshots.get(cluster_name)
@@ -87,16 +93,21 @@ class SnapshotRegistry:
             self.iam_generation += 1
 
     def _build(self, tx: Transaction, name: str, revision: int) -> ClusterSnapshot | None:
-        cluster = tx.cluster(name)
-        if cluster is None:
-            return None
-        stored = tx.aws_auth(name)
-        aws_auth, version = AwsAuth(), None
-        if stored is not None:
-            version = stored[0]
-            try:
-                aws_auth = parse_config_map_yaml(stored[1], strict=False)
-            except AwsAuthError as exc:  # validated when stored; keep serving without it rather than crash
-                log.error("cluster %s: aws-auth v%d unreadable: %s", name, version, exc.message)
-        return build_snapshot(cluster, revision, tx.entries(name), aws_auth, version, self._instances,
-                              tuple(tx.oidc_configs(name)))
+        return load_snapshot(tx, name, revision, self._instances)
+
+
+def load_snapshot(tx: Transaction, name: str, revision: int, instances: Mapping[str, str]) -> ClusterSnapshot | None:
+    """One cluster's snapshot as the transaction sees it (also inside a rehearsal, before a change is made)."""
+    cluster = tx.cluster(name)
+    if cluster is None:
+        return None
+    stored = tx.aws_auth(name)
+    aws_auth, version = AwsAuth(), None
+    if stored is not None:
+        version = stored[0]
+        try:
+            aws_auth = parse_config_map_yaml(stored[1], strict=False)
+        except AwsAuthError as exc:  # validated when stored; keep serving without it rather than crash
+            log.error("cluster %s: aws-auth v%d unreadable: %s", name, version, exc.message)
+    return build_snapshot(cluster, revision, tx.entries(name), aws_auth, version, instances,
+                          tuple(tx.oidc_configs(name)))

@@ -56,6 +56,7 @@ from kubegate.domain.modes import (
     require_access_entries,
 )
 from kubegate.domain.pagination import decode_token, encode_token, page
+from kubegate.domain.identity_mappings import config_map_data, describe_changes
 from kubegate.domain.policies import CLUSTER_ADMIN_POLICY_ARN, AccessPolicy, AccessScope, ScopeType, catalogue, policy_by_arn
 from kubegate.store.database import Conflict, Store, Transaction
 
@@ -275,15 +276,24 @@ class AccessService:
             found = (tx.cluster(name) for name in tx.credentialed_cluster_names())
             return [c for c in found if c is not None and c.endpoint and c.api_token_ciphertext]
 
-    def set_aws_auth(self, name: str, document: str, source: str) -> int:
-        """Store a new aws-auth version; an invalid one is refused and the previous keeps serving."""
+    def set_aws_auth(self, name: str, document: str, source: str, *, author: str | None = None) -> int:
+        """Store a new aws-auth version; an invalid one is refused and the previous keeps serving.
+
+        A live cluster's report of what kubegate itself just wrote there (same resourceVersion,
+        or the same document) is not stored twice: the edit already recorded it, attributed.
+        """
         try:
             parse_config_map_yaml(document, strict=True)
         except AwsAuthError as exc:
             raise InvalidParameter(exc.message, cluster_name=name) from None
         with self.store.transaction() as tx:
             self._cluster(tx, name)
-            return tx.add_aws_auth(name, document, source, self.clock())
+            newest = tx.aws_auth(name)
+            if newest is not None and source.startswith("cluster:") and (newest[2] == source or newest[1] == document):
+                return newest[0]
+            before = config_map_data(newest[1]) if newest is not None else {}
+            changes = describe_changes(before, config_map_data(document))
+            return tx.add_aws_auth(name, document, source, self.clock(), author=author, changes=changes)
 
     def register_instance(self, instance_id: str, private_dns_name: str) -> None:
         """kubegate's stand-in for EC2 DescribeInstances: what {{EC2PrivateDNSName}} resolves to."""

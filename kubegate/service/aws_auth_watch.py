@@ -14,24 +14,23 @@ A list carries the collection's current resourceVersion, present or not.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 import yaml
 
-log = logging.getLogger(__name__)
+from kubegate.service.kube_api import CONFIGMAPS as CONFIGMAPS
+from kubegate.service.kube_api import NAME as NAME
+from kubegate.service.kube_api import new_client, response_detail, status_text, transport_text
 
-CONFIGMAPS = "/api/v1/namespaces/kube-system/configmaps"
-NAME = "aws-auth"
+log = logging.getLogger(__name__)
 _FIRST_RETRY = 0.5  # seconds; doubled per consecutive failure up to max_backoff
 _UNREPORTED = object()
 
@@ -161,7 +160,7 @@ class AwsAuthWatcher:
     def _apply(self, event: Mapping[str, Any]) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
-            raise (_Gone if obj.get("code") == 410 else _ApiError)(f"the watch failed: {_status_text(obj)}")
+            raise (_Gone if obj.get("code") == 410 else _ApiError)(f"the watch failed: {status_text(obj)}")
         if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
             raise ValueError(f"unexpected watch event type {kind!r}")
         self._rv = str(obj["metadata"]["resourceVersion"])
@@ -184,12 +183,8 @@ class AwsAuthWatcher:
             log.exception("aws-auth watch of cluster %s: callback %r failed", self._cluster, callback)
 
     def _client(self) -> httpx.Client:
-        verify: ssl.SSLContext | bool = True
-        if self._certificate_authority is not None:
-            pem = base64.b64decode(self._certificate_authority, validate=True).decode("ascii")
-            verify = ssl.create_default_context(cadata=pem)
-        return httpx.Client(base_url=self._server, verify=verify, timeout=self._read_timeout,
-                            auth=_Bearer(self._token), headers={"Accept": "application/json"})
+        return new_client(server=self._server, certificate_authority=self._certificate_authority, token=self._token,
+                          timeout=self._read_timeout)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -218,28 +213,12 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _KubectlDumper.add_representer(str, _represent_str)
 
 
-class _Bearer(httpx.Auth):
-    """EKS tokens live 15 minutes and projected service-account tokens about an hour, so a
-    watcher that runs for days needs a fresh one per request: ``token`` may be a provider."""
-
-    def __init__(self, token: str | Callable[[], str]) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._token() if callable(self._token) else self._token
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
-
-
 def _check(response: httpx.Response) -> None:
     """Turn a non-200 answer into the exception that decides the retry policy."""
     status = response.status_code
     if status == 200:
         return
-    try:
-        detail = _status_text(response.json())
-    except ValueError:
-        detail = response.text.strip()[:200] or response.reason_phrase
+    detail = response_detail(response)
     if status == 401:
         raise _ApiError(f"the API server refused the token (401 Unauthorized: {detail}); "
                         "check that it is a valid, unexpired token for this cluster", slow=True)
@@ -250,13 +229,9 @@ def _check(response: httpx.Response) -> None:
     raise _ApiError(f"HTTP {status} from the API server: {detail}")
 
 
-def _status_text(status: Mapping[str, Any]) -> str:
-    return str(status.get("message") or status.get("reason") or status)
-
-
 def _describe(exc: Exception, server: str) -> str:
     if isinstance(exc, httpx.TransportError):
-        return f"cannot talk to the API server at {server}: {type(exc).__name__}: {exc}"
+        return transport_text(exc, server)
     if isinstance(exc, _ApiError):
         return str(exc)
     if isinstance(exc, (ValueError, LookupError, TypeError)):

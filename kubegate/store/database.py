@@ -7,10 +7,12 @@ and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -29,6 +31,15 @@ from kubegate.store.iam_rows import IamRows
 MIGRATIONS = Path(__file__).with_name("migrations")
 INSTANCES = "\x00instances"  # the pseudo-name touched by changes to the EC2 instance registry
 IAM = "\x00iam"  # the pseudo-name touched by IAM changes that can take an identity away (see IamRows)
+
+
+class AwsAuthVersion(NamedTuple):
+    version: int
+    created_at: datetime
+    source: str  # "file:<name>", "cluster:kube-system/aws-auth@<rv>", "kubegate:<what>"
+    author: str | None  # the caller's ARN; None: the data dir's CLI, or an edit made in the cluster
+    changes: tuple[str, ...]
+    document: str
 
 
 class Conflict(Exception):
@@ -70,8 +81,43 @@ class Store:
             for listener in self._listeners:
                 listener(frozenset(tx.touched))
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[Rehearsal]:
+        """A store whose transactions all happen inside one database transaction that is rolled
+        back at the end: the service layer runs a change exactly as it would, and the caller reads
+        the state it would leave, with nothing committed and no listener told."""
+        with self.engine.connect() as connection:
+            outer = connection.begin()
+            if connection.dialect.name == "sqlite":
+                # pysqlite defers BEGIN to the first write, so the first savepoint would be the outermost
+                # and its RELEASE would commit: open the transaction ourselves.
+                connection.exec_driver_sql("BEGIN")
+            try:
+                yield Rehearsal(connection)
+            finally:
+                outer.rollback()
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+class Rehearsal:
+    """Stands in for a :class:`Store` inside :meth:`Store.rehearsal`; each transaction is a
+    savepoint, so a step that fails leaves nothing of itself behind, as a real one would not."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        try:
+            with self._connection.begin_nested():
+                yield Transaction(self._connection)
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    def on_commit(self, listener: Listener) -> None:
+        """Nothing is ever committed."""
 
 
 class Transaction:
@@ -447,13 +493,24 @@ class Transaction:
         ).first()
         return None if row is None else (row[0], row[1], row[2])
 
-    def add_aws_auth(self, cluster_name: str, document: str, source: str, now: datetime) -> int:
+    def add_aws_auth(self, cluster_name: str, document: str, source: str, now: datetime, *,
+                     author: str | None = None, changes: Sequence[str] = ()) -> int:
         current = self.aws_auth(cluster_name)
         version = 1 if current is None else current[0] + 1
         self.db.execute(insert(t.aws_auth_versions).values(
-            cluster_name=cluster_name, version=version, document=document, source=source, created_at=now))
+            cluster_name=cluster_name, version=version, document=document, source=source, created_at=now,
+            author=author, changes=json.dumps(list(changes))))
         self.touch(cluster_name)
         return version
+
+    def aws_auth_history(self, cluster_name: str) -> list[AwsAuthVersion]:
+        """Every stored version, newest first."""
+        c = t.aws_auth_versions.c
+        rows = self.db.execute(
+            select(c.version, c.created_at, c.source, c.author, c.changes, c.document)
+            .where(c.cluster_name == cluster_name).order_by(c.version.desc())
+        )
+        return [AwsAuthVersion(r[0], r[1], r[2], r[3], tuple(json.loads(r[4] or "[]")), r[5]) for r in rows]
 
     def instances(self) -> dict[str, str]:
         c = t.ec2_instances.c

@@ -220,6 +220,8 @@ aws_auth_versions = Table(
     Column("document", Text, nullable=False),  # the ConfigMap (or its data) as given
     Column("source", String(256), nullable=False),  # "file:<name>" or "cluster:kube-system/aws-auth@<rv>"
     Column("created_at", UtcDateTime, nullable=False),
+    Column("author", String(2048)),  # the caller's ARN; NULL: the data dir's CLI or the cluster itself
+    Column("changes", Text, nullable=False, server_default="[]"),  # JSON list of lines (identity_mappings.describe_changes)
 )
 
 ec2_instances = Table(
