@@ -19,7 +19,7 @@ from test_authz_webhook import review, sar
 from test_token_webhook import Apiserver, assume, token_for, user_key
 
 CLUSTER = "mg"
-INSTANCE = "i-0123456789abcdef0"
+INSTANCE = "i-0fedcba9876543210"
 NODE_DNS = "ip-10-0-0-7.ec2.internal"
 CORPUS = [  # (namespace, verb, group, resource)
     ("dev", "get", "", "pods"), ("dev", "create", "apps", "deployments"), ("", "list", "", "nodes"),

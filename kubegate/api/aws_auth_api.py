@@ -27,7 +27,6 @@ from kubegate.api.wire import RawRequest
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.identity_mappings import create_mapping, delete_mapping, mapping_rows, remaining_matches
 from kubegate.domain.migration import MigrationPlan, RowPlan
-from kubegate.engine.access_diff import AccessDiff
 from kubegate.service.access_changes import AccessChanges, Change, Outcome
 from kubegate.service.aws_auth_edits import AwsAuthEdits, AwsAuthState
 
@@ -133,10 +132,10 @@ class AwsAuthApi:
             steps.append(self.changes.mode_switch(cluster, str(body["authenticationMode"])))
         if not steps:
             raise BadQuery("name a change: authenticationMode, migration, awsAuth, deleteEntries or disassociate")
-        if state is None and self.edits.state(cluster).live:
+        if state is None:  # a live ConfigMap may be ahead of kubegate's mirror of it
             state = self.edits.state(cluster)
         result = self.changes.diff(cluster, self.changes.combine(steps), caller=caller, state=state)
-        return {"cluster": cluster, **_diff(result)}
+        return {"cluster": cluster, **result.as_dict()}
 
     def _migration(self, cluster: str, caller: Caller, facts: RequestFacts, raw: RawRequest) -> dict[str, Any]:
         self._may_read_everything(cluster, caller, facts)
@@ -146,7 +145,7 @@ class AwsAuthApi:
         if plan.no_need or plan.errors:
             return answer
         change = self.changes.migration(plan, state, Outcome(), wait=False, author=None)
-        answer["accessDiff"] = _diff(self.changes.diff(cluster, change, caller=caller, state=state))
+        answer["accessDiff"] = self.changes.diff(cluster, change, caller=caller, state=state).as_dict()
         if not body.get("approve"):
             return answer
         expected = body.get("awsAuthVersion")
@@ -204,10 +203,6 @@ def _state(state: AwsAuthState) -> dict[str, Any]:
 def _rows(data: dict[str, str]) -> list[dict[str, Any]]:
     return [{"arn": r.arn, "username": r.username, "groups": list(r.groups), "account": r.account, "key": r.key}
             for r in mapping_rows(data, strict=False)]
-
-
-def _diff(result: AccessDiff) -> dict[str, Any]:
-    return result.as_dict()
 
 
 def _row(row: RowPlan) -> dict[str, Any]:

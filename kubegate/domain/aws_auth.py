@@ -126,6 +126,25 @@ class AwsAuth:
         return self._roles_by_arn.get(key) or self._users_by_arn.get(key) or account
 
 
+    @property
+    def rows(self) -> tuple[RoleMapping | UserMapping, ...]:
+        """Every role and user row, duplicates included, in ConfigMap order."""
+        return (*self.roles, *self.users)
+
+    def position(self, mapping: IdentityMapping) -> str:
+        """Where a match came from, as ``mapRoles[3]``: what explain and access-diff name. Only
+        on a decision's explanation path, so a scan is fine."""
+        if isinstance(mapping, AccountMapping):
+            return "mapAccounts"
+        rows: tuple[RoleMapping | UserMapping, ...] = self.roles if isinstance(mapping, RoleMapping) else self.users
+        key = "mapRoles" if isinstance(mapping, RoleMapping) else "mapUsers"
+        return next((f"{key}[{i}]" for i, row in enumerate(rows) if row is mapping), key)
+
+
+def row_arn(row: RoleMapping | UserMapping) -> str:
+    return row.rolearn if isinstance(row, RoleMapping) else row.userarn
+
+
 def ec2_instance_id(identity: CallerIdentity) -> str | None:
     """The instance id in the session name, the only input ``{{EC2PrivateDNSName}}`` accepts."""
     session = identity.session_name or ""
@@ -196,7 +215,7 @@ class _Report:
     offset: int = 0
 
     def line(self, node: Node) -> int:
-        return node.start_mark.line + 1 + self.offset
+        return int(node.start_mark.line) + 1 + self.offset
 
     def problem(self, line: int | None, reason: str) -> None:
         error = AwsAuthError(self.key, reason, line)

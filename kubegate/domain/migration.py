@@ -21,7 +21,7 @@ from enum import Enum
 
 from kubegate.domain.access_entries import EntryType, identity_for
 from kubegate.domain.arns import PrincipalArn, PrincipalKind, parse_principal_arn
-from kubegate.domain.aws_auth import EC2_PRIVATE_DNS_NAME, AwsAuth, RoleMapping, UserMapping
+from kubegate.domain.aws_auth import EC2_PRIVATE_DNS_NAME, AwsAuth, RoleMapping, UserMapping, row_arn
 from kubegate.domain.errors import InvalidParameter
 from kubegate.domain.modes import AuthenticationMode
 from kubegate.domain.policies import CLUSTER_ADMIN_POLICY_ARN
@@ -129,9 +129,9 @@ def parse_target(text: str) -> AuthenticationMode:
 def principals_to_resolve(aws_auth: AwsAuth) -> list[PrincipalArn]:
     """The principals whose IAM ARN the plan needs (eksctl's GetRole/GetUser by name)."""
     found = []
-    for row in (*aws_auth.roles, *aws_auth.users):
+    for row in aws_auth.rows:
         try:
-            found.append(parse_principal_arn(_arn(row)))
+            found.append(parse_principal_arn(row_arn(row)))
         except InvalidParameter:
             continue
     return found
@@ -154,7 +154,9 @@ def plan_migration(
         return MigrationPlan(cluster, current, target, aws_auth_version, no_need=True)
     used = {id(row) for row in _rows_in_use(aws_auth)}
     rows: list[RowPlan] = []
-    for key, mappings in (("mapRoles", aws_auth.roles), ("mapUsers", aws_auth.users)):
+    keyed: tuple[tuple[str, tuple[RoleMapping | UserMapping, ...]], ...] = (
+        ("mapRoles", aws_auth.roles), ("mapUsers", aws_auth.users))
+    for key, mappings in keyed:
         for index, mapping in enumerate(mappings):
             rows.append(_plan_row(key, index, mapping, id(mapping) in used, account=account, cluster=cluster,
                                   resolved=resolved, existing=existing_entries, aws_auth=aws_auth))
@@ -172,23 +174,19 @@ def _service_linked(principal: PrincipalArn) -> bool:
         principal.kind is PrincipalKind.ROLE and principal.name.startswith("AWSServiceRoleFor"))
 
 
-def _arn(row: RoleMapping | UserMapping) -> str:
-    return row.rolearn if isinstance(row, RoleMapping) else row.userarn
-
-
 def _rows_in_use(aws_auth: AwsAuth) -> list[RoleMapping | UserMapping]:
     """The row the authenticator uses for each ARN: the last in mapRoles, else the last in mapUsers."""
     chosen: dict[str, RoleMapping | UserMapping] = {}
     for row in aws_auth.users:
         chosen[row.canonical_arn] = row
-    for row in aws_auth.roles:
-        chosen[row.canonical_arn] = row
+    for role in aws_auth.roles:  # roles are matched first: a role row wins over a user row
+        chosen[role.canonical_arn] = role
     return list(chosen.values())
 
 
 def _plan_row(key: str, index: int, mapping: RoleMapping | UserMapping, in_use: bool, *, account: str, cluster: str,
               resolved: Mapping[str, Resolved], existing: frozenset[str], aws_auth: AwsAuth) -> RowPlan:
-    arn = _arn(mapping)
+    arn = row_arn(mapping)
 
     def row(action: Action, reason: str, *, blocks: bool = False, entry: PlannedEntry | None = None,
             notes: tuple[str, ...] = ()) -> RowPlan:

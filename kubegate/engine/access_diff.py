@@ -17,7 +17,7 @@ from typing import Any
 
 from kubegate.domain.access_entries import AccessEntry, EntryType
 from kubegate.domain.arns import PrincipalArn, PrincipalKind, parse_principal_arn
-from kubegate.domain.aws_auth import EC2_PRIVATE_DNS_NAME, CallerIdentity
+from kubegate.domain.aws_auth import EC2_PRIVATE_DNS_NAME, CallerIdentity, row_arn
 from kubegate.domain.errors import InvalidParameter
 from kubegate.domain.policies import CLUSTER_ADMIN_POLICY_ARN, ScopeType
 from kubegate.engine.mapping import Mapped, map_identity
@@ -183,9 +183,8 @@ def subjects(snapshots: Iterable[ClusterSnapshot], *, unique_id: UniqueId, creat
                                          caller=known.caller or subject.caller)
 
     for snapshot in snapshots:
-        for row in (*snapshot.aws_auth.roles, *snapshot.aws_auth.users):
-            arn = getattr(row, "rolearn", None) or getattr(row, "userarn")
-            add(_principal(arn, unique_id, node=EC2_PRIVATE_DNS_NAME in row.username))
+        for row in snapshot.aws_auth.rows:
+            add(_principal(row_arn(row), unique_id, node=EC2_PRIVATE_DNS_NAME in row.username))
         for entry in _entries(snapshot):
             add(_principal(entry.principal_arn, unique_id, node=entry.type in NODE_TYPES, known_id=entry.principal_id))
         for account in sorted(snapshot.aws_auth.accounts):

@@ -58,7 +58,8 @@ def map_identity(snapshot: ClusterSnapshot, caller: CallerIdentity) -> Mapped | 
                 if mapping is not None:
                     dns = _dns_name(caller, snapshot) if needs_ec2_private_dns_name(mapping) else None
                     user = kubernetes_user(mapping, caller, ec2_private_dns_name=dns)
-                    return Mapped(user, "aws-auth", f"aws-auth v{snapshot.aws_auth_version} {_describe(mapping)}")
+                    where = snapshot.aws_auth.position(mapping)
+                    return Mapped(user, "aws-auth", f"aws-auth v{snapshot.aws_auth_version} {where} {_describe(mapping)}")
             elif source == "cluster-creator" and snapshot.creator_id and snapshot.creator_id == caller.user_id:
                 user = KubernetesUser(CREATOR_USERNAME, ("system:masters",))
                 return Mapped(user, "cluster-creator", "the cluster creator (CONFIG_MAP mode)")
