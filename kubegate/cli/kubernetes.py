@@ -28,7 +28,8 @@ def token(cluster_name: str, region: str | None) -> None:
     """Print an ExecCredential with a k8s-aws-v1 token, as `aws eks get-token` does.
 
     Credentials, region and endpoint come from the usual AWS configuration
-    (`eval "$(kubegate env)"` points them at kubegate's embedded STS).
+    (`eval "$(kubegate env)"` points them at kubegate's embedded STS); the token is
+    presigned here, and the server checks it when a kube-apiserver asks.
     """
     import botocore.session
 
@@ -56,7 +57,10 @@ def token(cluster_name: str, region: str | None) -> None:
                    "instead of running a plugin.")
 def kubeconfig(cluster_name: str, aws_cli: bool, user_env: tuple[str, ...], oidc_config: str | None,
                token_file: str | None) -> None:
-    """Print a kubeconfig for CLUSTER whose user runs an exec credential plugin (or reads a token file)."""
+    """Print a kubeconfig for CLUSTER whose user runs an exec credential plugin (or reads a token file).
+
+    Talks to the running kubegate server (AWS_ENDPOINT_URL, signed with your AWS credentials):
+    DescribeCluster gives the API server and its CA."""
     import boto3
 
     if (oidc_config or token_file) and (aws_cli or user_env):
