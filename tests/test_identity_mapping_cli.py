@@ -87,7 +87,7 @@ def test_edits_are_authorized_by_iam(server: Server, cluster: str) -> None:
     key = iam.create_access_key(UserName=user)["AccessKey"]
     env = {**server.cli_env(), "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
-    arn = f"arn:aws:iam::{server.account()}:role/x"
+    arn = ensure_role(server, "im-x")
     refused = run(server, "iamidentitymapping", "create", "--cluster", cluster, "--arn", arn, "--username", "x",
                   env=env)
     assert refused.returncode == 1 and "not authorized to perform: kubegate:CreateIdentityMapping" in refused.stderr
@@ -105,6 +105,47 @@ def test_edits_are_authorized_by_iam(server: Server, cluster: str) -> None:
     assert diff.returncode == 1 and "eks:ListAccessEntries" in diff.stderr  # a diff shows everyone: it needs the reads
     history = json.loads(run(server, "awsauth", "history", "--cluster", cluster, "--json", env=env).stdout)
     assert history["versions"][0]["author"] == f"arn:aws:iam::{server.account()}:user/{user}"
+    iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["eks:ListAccessEntries", "eks:DescribeAccessEntry",
+                                                     "eks:ListAssociatedAccessPolicies"], "Resource": "*"}]}))
+    diff = run(server, "access-diff", "--cluster", cluster, "--authentication-mode", "API", env=env)
+    assert diff.returncode == 3 and f"role {arn}\n  LOSES   all access" in diff.stdout, diff.stderr
+    plan = run(server, "migrate-to-access-entry", "--cluster", cluster, "--target-authentication-mode", "API", env=env)
+    assert plan.returncode == 0, plan.stderr
+    approve = run(server, "migrate-to-access-entry", "--cluster", cluster, "--target-authentication-mode", "API",
+                  "--approve", env=env)  # every step is authorized before the first is taken
+    assert approve.returncode == 1 and "not authorized to perform: eks:UpdateClusterConfig" in approve.stderr
+    entries = server.client("eks").list_access_entries(clusterName=cluster)["accessEntries"]
+    assert entries == [f"arn:aws:iam::{server.account()}:root"]
+
+
+def record_endpoint(server: Server, cluster: str, api: StandInApiserver, authority: pki.Authority,
+                    tmp_path: Path) -> None:
+    """`kubegate cluster set-endpoint` with the stand-in's CA and a token that may edit aws-auth."""
+    (tmp_path / "ca.crt").write_bytes(pki.certificate_pem(authority.certificate))
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    subprocess.run([str(BIN / "kubegate"), "cluster", "set-endpoint", "--data-dir", str(server.data_dir),
+                    "--name", cluster, "--server", api.url, "--certificate-authority", str(tmp_path / "ca.crt"),
+                    "--token-file", str(tmp_path / "token")], check=True, capture_output=True)
+
+
+def test_a_malformed_live_aws_auth_is_neither_edited_nor_migrated(server: Server, cluster: str,
+                                                                  tmp_path: Path) -> None:
+    authority = pki.new_authority("live cluster CA")
+    api = StandInApiserver(authority)
+    try:
+        api.put({"mapRoles": "- rolearn: [unclosed\n"})
+        record_endpoint(server, cluster, api, authority, tmp_path)
+        arn = ensure_role(server, "im-malformed")
+        edit = run(server, "iamidentitymapping", "create", "--cluster", cluster, "--arn", arn, "--username", "x")
+        assert edit.returncode == 1 and "aws-auth mapRoles" in edit.stderr and "invalid YAML" in edit.stderr
+        assert api.obj["data"] == {"mapRoles": "- rolearn: [unclosed\n"}  # type: ignore[index]
+        plan = run(server, "migrate-to-access-entry", "--cluster", cluster, "--target-authentication-mode", "API")
+        assert plan.returncode == 1 and "is invalid, fix it first" in plan.stderr
+        assert not [w for w in api.writes_requested()]
+    finally:
+        api.close()
 
 
 def test_live_config_map_edits_never_overwrite_a_concurrent_edit(server: Server, cluster: str, tmp_path: Path) -> None:
@@ -120,11 +161,7 @@ def test_live_config_map_edits_never_overwrite_a_concurrent_edit(server: Server,
         ensure_user(server, "racer")
         api.put({"mapRoles": yaml.safe_dump([{"rolearn": other, "username": "else", "groups": ["e"]}]),
                  "extra": "kept"}, labels={"app.kubernetes.io/managed-by": "eksctl"})
-        (tmp_path / "ca.crt").write_bytes(pki.certificate_pem(authority.certificate))
-        (tmp_path / "token").write_text(TOKEN + "\n")
-        subprocess.run([str(BIN / "kubegate"), "cluster", "set-endpoint", "--data-dir", str(server.data_dir),
-                        "--name", cluster, "--server", api.url, "--certificate-authority", str(tmp_path / "ca.crt"),
-                        "--token-file", str(tmp_path / "token")], check=True, capture_output=True)
+        record_endpoint(server, cluster, api, authority, tmp_path)
         # a concurrent editor writes between kubegate's read and its write: kubegate's PUT gets 409, reads again
         labels = {"app.kubernetes.io/managed-by": "eksctl"}
         api.interleave.append(lambda: api.put({**api.obj["data"], "mapUsers": yaml.safe_dump(  # type: ignore[index]
@@ -168,3 +205,32 @@ def test_live_config_map_edits_never_overwrite_a_concurrent_edit(server: Server,
         assert eventually(lambda: apiserver.status(token).get("user", {}).get("username") == "ops")
     finally:
         api.close()
+
+
+def test_a_migration_waits_on_updates_and_stops_with_the_reason(tmp_path: Path) -> None:
+    slow = Server(tmp_path / "data", extra_args=("--settle-seconds", "2"))
+    slow.start()
+    try:
+        eks = slow.client("eks")
+        arn = ensure_role(slow, "slow-ci")
+        eks.create_cluster(name="slow", roleArn=ensure_role(slow, "eks"), resourcesVpcConfig={"subnetIds": ["s"]})
+        assert run(slow, "iamidentitymapping", "create", "--cluster", "slow", "--arn", arn, "--username", "ci",
+                   "--group", "ci").returncode == 0
+        eks.update_cluster_config(name="slow", logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+        busy = run(slow, "migrate-to-access-entry", "--cluster", "slow", "--target-authentication-mode", "API",
+                   "--approve")
+        assert busy.returncode == 1 and "currently has update" in busy.stderr, busy.stdout + busy.stderr
+        assert "run the command again to continue" in busy.stderr
+        assert eks.describe_cluster(name="slow")["cluster"]["accessConfig"]["authenticationMode"] == "CONFIG_MAP"
+        assert eventually(lambda: all(eks.describe_update(name="slow", updateId=u)["update"]["status"] == "Successful"
+                                      for u in eks.list_updates(name="slow")["updateIds"]))
+        done = run(slow, "migrate-to-access-entry", "--cluster", "slow", "--target-authentication-mode", "API",
+                   "--approve")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [line for line in done.stdout.splitlines() if line.startswith("done:")] == [
+            "done: authentication mode API_AND_CONFIG_MAP", f"done: access entry {arn} (STANDARD)",
+            "done: authentication mode API", "done: aws-auth deleted (API mode no longer reads it)"]
+        updates = [eks.describe_update(name="slow", updateId=u)["update"] for u in eks.list_updates(name="slow")["updateIds"]]
+        assert [u["status"] for u in updates] == ["Successful"] * 3  # each mode step waited for its update
+    finally:
+        slow.stop()

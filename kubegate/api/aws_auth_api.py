@@ -25,6 +25,7 @@ from kubegate.api.insight import ENTRY_READS
 from kubegate.api.signed_json import BadQuery, SignedJson, json_body
 from kubegate.api.wire import RawRequest
 from kubegate.domain.caller import Caller, RequestFacts
+from kubegate.domain.errors import DomainError
 from kubegate.domain.identity_mappings import create_mapping, delete_mapping, mapping_rows, remaining_matches
 from kubegate.domain.migration import MigrationPlan, RowPlan
 from kubegate.service.access_changes import AccessChanges, Change, Outcome
@@ -145,7 +146,10 @@ class AwsAuthApi:
         if plan.no_need or plan.errors:
             return answer
         change = self.changes.migration(plan, state, Outcome(), wait=False, author=None)
-        answer["accessDiff"] = self.changes.diff(cluster, change, caller=caller, state=state).as_dict()
+        try:
+            answer["accessDiff"] = self.changes.diff(cluster, change, caller=caller, state=state).as_dict()
+        except DomainError as exc:  # the plan cannot be carried out now; show it, and say why
+            answer["accessDiffError"] = exc.message
         if not body.get("approve"):
             return answer
         expected = body.get("awsAuthVersion")

@@ -260,6 +260,8 @@ def _print_plan(cluster: str, answer: dict[str, Any], approve: bool) -> None:
     if "accessDiff" in answer:
         click.echo("who gains or loses what:")
         print_diff(answer["accessDiff"])
+    if answer.get("accessDiffError"):
+        click.echo(f"the plan cannot be carried out now: {answer['accessDiffError']}")
     outcome = answer.get("outcome")
     if outcome is None:
         if not approve:
