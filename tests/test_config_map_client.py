@@ -15,25 +15,9 @@ import pytest
 from kubegate import pki
 from kubegate.service.aws_auth_watch import AwsAuthWatcher
 from kubegate.service.config_map_client import ConfigMapClient, ConfigMapConflict, ConfigMapError, LiveConfigMap
-from test_aws_auth_watch import ADMINS, ROLES, TOKEN, Recorder, StandInApiserver
+from test_aws_auth_watch import ADMINS, ROLES, TOKEN, Recorder, StandInApiserver, _ca_data, api, authority  # noqa: F401 (fixtures)
 
 USERS = "- userarn: arn:aws:iam::111122223333:user/alice\n  username: alice\n  groups:\n    - devs\n"
-
-
-def _ca_data(authority: pki.Authority) -> str:
-    return base64.b64encode(pki.certificate_pem(authority.certificate)).decode()
-
-
-@pytest.fixture
-def authority() -> pki.Authority:
-    return pki.new_authority("stand-in apiserver CA")
-
-
-@pytest.fixture
-def api(authority: pki.Authority) -> Iterator[StandInApiserver]:
-    server = StandInApiserver(authority)
-    yield server
-    server.close()
 
 
 Connect = Callable[..., ConfigMapClient]
