@@ -13,12 +13,14 @@ token digests) are created 0600 before anything is written to them.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import json
 import logging
 import os
 import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -42,11 +44,30 @@ class InstanceConfig:
     region: str
     host: str
     port: int
+    public_url: str | None = None  # what clients and kube-apiservers use: a load balancer in front of replicas
 
     @property
     def endpoint(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
         host = "localhost" if self.host in ("0.0.0.0", "::") else self.host
         return f"https://{host}:{self.port}"
+
+    @property
+    def public_hosts(self) -> tuple[str, ...]:
+        """The public URL's host as a presigned token can carry it, for the STS host check."""
+        if not self.public_url:
+            return ()
+        parts = urlsplit(self.public_url)
+        port = parts.port or 443
+        return (f"{parts.hostname}:{port}", *((parts.hostname,) if port == 443 and parts.hostname else ()))
+
+
+def check_public_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"--public-url must be https://HOST[:PORT], not {url!r}")
+    return url.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -83,10 +104,18 @@ class DataDir:
                     _tighten(side, PRIVATE_MODE)
         return f"sqlite:///{database}"
 
-    def initialize(self, *, region: str | None, host: str, port: int) -> InstanceConfig:
-        """Create what is missing; keep what exists (the account and region never change)."""
+    def initialize(self, *, region: str | None, host: str, port: int, public_url: str | None = None) -> InstanceConfig:
+        """Create what is missing; keep what exists (the account and region never change).
+
+        Replicas share one data dir (a copy, or a mounted secret) and only read it: `kubegate init`
+        writes it once; `up` writes it only when it is new.
+        """
         self.path.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         _tighten(self.path, DIRECTORY_MODE)
+        previous = self.config() if self.config_file.exists() else None
+        public_url = check_public_url(public_url) if public_url else (previous.public_url if previous else None)
+        if previous and public_url != previous.public_url:
+            self.server_certificate.unlink(missing_ok=True)  # its names must cover the new public URL
         if not self.ca_certificate.exists():
             authority = pki.new_authority()
             _write_private(self.ca_key, pki.key_pem(authority.key))
@@ -94,19 +123,23 @@ class DataDir:
             self.server_certificate.unlink(missing_ok=True)
         if not self.server_certificate.exists():
             authority = pki.load_authority(self.ca_certificate, self.ca_key)
-            certificate, key = authority.issue("kubegate", dns_names=("localhost",), ip_addresses=("127.0.0.1", "::1"))
+            dns, ips = ["localhost"], ["127.0.0.1", "::1"]
+            name = urlsplit(public_url).hostname if public_url else None
+            if name:
+                (ips if _is_ip(name) else dns).append(name)
+            certificate, key = authority.issue("kubegate", dns_names=tuple(dns), ip_addresses=tuple(ips))
             _write_private(self.server_key, pki.key_pem(key))
             self.server_certificate.write_bytes(pki.certificate_pem(certificate))
         if not self.secret_key.exists():
             _write_private(self.secret_key, Fernet.generate_key())
         if not self.credentials.exists():
             self._write_credentials(BootstrapKey(generate.access_key_id(), generate.secret_access_key()))
-        previous = self.config() if self.config_file.exists() else None
         config = InstanceConfig(
             account_id=previous.account_id if previous else generate.account_id(),
             region=previous.region if previous else (region or DEFAULT_REGION),
             host=host,
             port=port,
+            public_url=public_url,
         )
         if previous and region and region != previous.region:
             raise ValueError(f"this data dir's region is {previous.region}; it cannot change to {region}")
@@ -118,7 +151,7 @@ class DataDir:
             raw = json.loads(self.config_file.read_text())
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"{self.path} is not a kubegate data dir yet: run `kubegate up` first"
+                f"{self.path} is not a kubegate data dir yet: run `kubegate init` (or `kubegate up`) first"
             ) from None
         return InstanceConfig(**raw)
 
@@ -139,6 +172,14 @@ class DataDir:
             f"aws_secret_access_key = {key.secret_access_key}\n"
         )
         _write_private(self.credentials, text.encode())
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -21,6 +21,7 @@ from kubegate.api.app import create_app
 from kubegate.api.audit import AuditLog
 from kubegate.api.authz_webhook import AuthorizationWebhook
 from kubegate.api.aws_apis import eks_api, iam_api, sts_api
+from kubegate.api import metrics
 from kubegate.api.aws_endpoint import AwsEndpoint
 from kubegate.api.aws_auth_api import AwsAuthApi
 from kubegate.api.insight import Insight
@@ -45,8 +46,10 @@ from kubegate.service.aws_auth_edits import AwsAuthEdits
 from kubegate.service.access import AccessService, utcnow
 from kubegate.service.live_aws_auth import LiveAwsAuth
 from kubegate.store.database import Store
+from kubegate.store.notifications import ChangeListener, listens
 
-SYNC_SECONDS = 2.0
+POLL_SECONDS = 0.5  # the revision check: every change reaches this process within it (PostgreSQL: NOTIFY, at once)
+LIVE_AWS_AUTH_SECONDS = 2.0  # how often the live aws-auth watchers are matched to the recorded credentials
 KEEP_ALIVE_SECONDS = 5  # idle time allowed between requests on one connection (uvicorn's default, made explicit)
 log = logging.getLogger("kubegate")
 
@@ -59,21 +62,24 @@ class Kubegate:
     registry: SnapshotRegistry
     app: ASGIApp
     oidc: OidcVerifier | None = field(default=None)  # the ID-token verifier the token webhook uses (STS may share it)
+    listen: tuple[str, int] = ("127.0.0.1", 8443)  # this replica's address and port
 
 
-def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset()) -> StsEndpointPolicy:
-    """AWS's STS in the configured regions, plus kubegate's own endpoint (the embedded STS)."""
-    return StsEndpointPolicy(
-        partition="aws",
-        regions=regions | {config.region},
-        extra_hosts=frozenset({f"127.0.0.1:{config.port}", f"localhost:{config.port}"}),
-    )
+def sts_policy(config: InstanceConfig, regions: frozenset[str] = frozenset(), port: int | None = None) -> StsEndpointPolicy:
+    """AWS's STS in the configured regions, plus kubegate's own endpoint (the embedded STS): this
+    replica's port on loopback, the data dir's, and the public URL every replica shares."""
+    ports = {config.port, port or config.port}
+    hosts = {f"{name}:{p}" for p in ports for name in ("127.0.0.1", "localhost")}
+    hosts.update(config.public_hosts)
+    return StsEndpointPolicy(partition="aws", regions=regions | {config.region}, extra_hosts=frozenset(hosts))
 
 
 def build(
     data_dir: DataDir, config: InstanceConfig, *, database_url: str | None, settle_seconds: float,
+    listen: tuple[str, int] | None = None,
     audit_log: str = "file", sts_regions: frozenset[str] = frozenset(), ec2_lookup: bool = False,
     aws_sts: bool = True, unsafe_aws_sts_url_override: str | None = None, oidc_ca_file: str | None = None,
+    metrics_need_certificate: bool = False,
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
@@ -93,7 +99,7 @@ def build(
     changes = AccessChanges(service, edits, instances=lambda: registry.instances)
     aws = AwsEndpoint([eks_api(service, authorizer, ModeSwitchGuard(changes, audit)), iam_api(iam, authorizer),
                        sts_api(sts)], keys, utcnow, region=config.region)
-    policy = sts_policy(config, sts_regions)
+    policy = sts_policy(config, sts_regions, listen[1] if listen else None)
     remote = _aws_sts_client(aws_sts, unsafe_aws_sts_url_override)
     sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, remote)
     verifiers: dict[str, TokenVerifier] = {}
@@ -113,9 +119,10 @@ def build(
     signed = SignedJson(keys, authorizer, service)
     insight = Insight(registry, signed, store)
     live = LiveAwsAuth(service, cipher)
-    app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, AwsAuthApi(signed, edits, changes),
-                     lifespan=_syncing(registry, live))
-    return Kubegate(config, store, service, registry, app, oidc)
+    app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, AwsAuthApi(signed, edits, changes), registry,
+                     metrics_need_certificate=metrics_need_certificate,
+                     lifespan=_syncing(registry, live, database_url or data_dir.default_database_url))
+    return Kubegate(config, store, service, registry, app, oidc, listen or (config.host, config.port))
 
 
 def _aws_sts_client(enabled: bool, unsafe_url_override: str | None) -> StsClient:
@@ -132,29 +139,56 @@ def _aws_sts_client(enabled: bool, unsafe_url_override: str | None) -> StsClient
     return HttpStsClient()
 
 
-def _syncing(registry: SnapshotRegistry, live: LiveAwsAuth):  # type: ignore[no-untyped-def]
-    """Every few seconds: pick up changes other processes committed (another replica, the CLI),
-    and follow the live aws-auth of clusters whose API credentials are recorded."""
+def _syncing(registry: SnapshotRegistry, live: LiveAwsAuth, database_url: str):  # type: ignore[no-untyped-def]
+    """Pick up changes other processes committed (another replica, another worker, the CLI): at
+    once through NOTIFY on PostgreSQL, and by a revision check every POLL_SECONDS everywhere (it
+    covers lost notices and SQLite); follow the live aws-auth of clusters whose API credentials
+    are recorded. While the database cannot be read, the last snapshots keep serving."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async def loop() -> None:
+            polls_per_live_sync = max(1, round(LIVE_AWS_AUTH_SECONDS / POLL_SECONDS))
+            tick = 0
             while True:
-                await asyncio.sleep(SYNC_SECONDS)
+                await asyncio.sleep(POLL_SECONDS)
+                tick += 1
                 try:
                     await run_in_threadpool(registry.sync)
-                    await run_in_threadpool(live.sync)
-                except Exception:  # a database outage: keep serving the last snapshots
-                    log.exception("sync failed; serving the last snapshots")
+                    registry.synced()
+                except Exception as exc:  # a database outage: keep serving the last snapshots
+                    if registry.stale_since is None:
+                        log.error("cannot read the database (%s); serving the last snapshots", _reason(exc))
+                    registry.sync_failed()
+                    metrics.database_error("sync")
+                    metrics.database_reachable(False, registry.stale_since or 0.0)
+                    continue
+                metrics.database_reachable(True, 0.0)
+                for name, revision in registry.revisions().items():
+                    metrics.snapshot(name, revision, registry.last_sync or 0.0)
+                if tick % polls_per_live_sync == 0:
+                    try:
+                        await run_in_threadpool(live.sync)
+                    except Exception:
+                        log.exception("following the live aws-auth failed")
 
+        listener = ChangeListener(database_url, registry.heard) if listens(database_url) else None
+        if listener is not None:
+            listener.start()
         task = asyncio.create_task(loop())
         try:
             yield
         finally:
             task.cancel()
+            if listener is not None:
+                await run_in_threadpool(listener.stop)
             await run_in_threadpool(live.stop)
 
     return lifespan
+
+
+def _reason(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float = REQUEST_READ_TIMEOUT) -> None:
@@ -176,8 +210,8 @@ def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float 
     try:
         uvicorn.run(
             kubegate.app,
-            host=kubegate.config.host,
-            port=kubegate.config.port,
+            host=kubegate.listen[0],
+            port=kubegate.listen[1],
             ssl_certfile=str(data_dir.server_certificate),
             ssl_keyfile=str(data_dir.server_key),
             ssl_cert_reqs=ssl.CERT_OPTIONAL,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
+from kubegate.api import metrics
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.api.webhook_routes import Reply, Scope
@@ -123,20 +124,33 @@ class AuthorizationWebhook:
 
     async def handle(self, cluster: str, body: bytes, scope: Scope) -> Reply:
         started = time.perf_counter()
-        if not caller_is_cluster(scope, self.registry.snapshot(cluster)):  # before the body is even parsed
+        snapshot = self.registry.snapshot(cluster)
+        outcome = "error"  # if _review raises: WebhookRoutes answers fail-closed
+        try:
+            reply, outcome = self._review(cluster, body, scope, snapshot, started)
+            return reply
+        finally:  # the cluster as a label only with a snapshot, so callers cannot mint series
+            label = cluster if snapshot is not None else metrics.UNKNOWN
+            metrics.webhook_review("authorization", label, outcome, time.perf_counter() - started)
+
+    def _review(self, cluster: str, body: bytes, scope: Scope, snapshot: ClusterSnapshot | None,
+                started: float) -> tuple[Reply, str]:
+        """The reply and its outcome as the metrics name it."""
+        if not caller_is_cluster(scope, snapshot):  # before the body is even parsed
             return answer(SAR_VERSIONS[0], False,
-                          f"a current client certificate issued by kubegate for cluster {cluster} is required", 403)
+                          f"a current client certificate issued by kubegate for cluster {cluster} is required",
+                          403), "forbidden"
         try:
             api_version, subject, attributes = parse_sar(body)
         except ValueError as exc:
-            return answer(SAR_VERSIONS[0], False, str(exc), 400)
+            return answer(SAR_VERSIONS[0], False, str(exc), 400), "invalid"
         allowed, reason = self.decide(cluster, subject, attributes)
         self.audit.record(
             "authorization", cluster=cluster, user=subject.user, principal=subject.arn or None,
             request=attributes._asdict(), allowed=allowed, reason=reason,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        return answer(api_version, allowed, reason)
+        return answer(api_version, allowed, reason), "allowed" if allowed else "no-opinion"
 
     def decide(self, cluster: str, subject: Subject, attributes: rbac.Request) -> tuple[bool, str]:
         snapshot = self.registry.snapshot(cluster)

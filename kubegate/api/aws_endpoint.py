@@ -25,11 +25,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from kubegate.api import metrics
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.restjson import HttpResponse
 from kubegate.api.wire import RawRequest, Wire, form_params
 from kubegate.domain import errors as domain
 from kubegate.domain.caller import Caller, RequestFacts
+from kubegate.store.database import Unavailable
 from kubegate.identity.access_keys import AccessKeys
 from kubegate.identity.sigv4 import SigV4Error, check_scope, parse_signature
 
@@ -111,15 +113,19 @@ class AwsEndpoint:
             message = f"The request body exceeds {MAX_BODY} bytes"
             if request.scope.get("raw_path") == b"/":
                 error = AwsError("RequestEntityTooLarge", message, status=413)
-                reply = self.apis[QUERY_SERVICES[0]].wire.encode_error(error, request_id, None)
+                service = QUERY_SERVICES[0]
             else:
                 error = AwsError("BadRequestException", message, status=400)
-                reply = self.apis["eks"].wire.encode_error(error, request_id, None)
+                service = "eks"
+            reply = self.apis[service].wire.encode_error(error, request_id, None)
+            metrics.management_call(service, metrics.UNKNOWN, error.code)
         except ClientDisconnect:  # gone (or cut off by the read deadline) before the body was in
             log.info("%s %s: the client went away before its request was read", request.method, request.scope["path"])
             return Response(status_code=400)
         else:
-            reply, operation, caller = await run_in_threadpool(self.handle, raw, request_id)
+            reply, operation, caller, (service, code) = await run_in_threadpool(self._handle, raw, request_id)
+            # only ever a model operation of that service (or "-"), so labels stay bounded
+            metrics.management_call(service, metrics.UNKNOWN if operation == "-" else operation, code)
         log.info(  # the scope's path: request.url would parse the client's Host header
             "%s %s %s caller=%s status=%d %.1fms",
             request.method, request.scope["path"], operation, caller, reply.status,
@@ -143,6 +149,12 @@ class AwsEndpoint:
         return self.apis[service if service in QUERY_SERVICES else QUERY_SERVICES[0]]
 
     def handle(self, raw: RawRequest, request_id: str) -> tuple[HttpResponse, str, str]:
+        """The reply, the operation ("-" if never decoded) and the caller's ARN ("-" if unauthenticated)."""
+        reply, operation, who, _ = self._handle(raw, request_id)
+        return reply, operation, who
+
+    def _handle(self, raw: RawRequest, request_id: str) -> tuple[HttpResponse, str, str, tuple[str, str]]:
+        """As `handle`, and the service and code ("OK" or the AWS error code) the metrics count."""
         api = self._api_for(raw)
         operation, who = "-", "-"
         try:
@@ -160,11 +172,17 @@ class AwsEndpoint:
             facts = RequestFacts(now=now, source_ip=raw.source_ip, region=region,
                                  user_agent=raw.headers.get("user-agent", ""))
             output = api.run(caller, operation, params, facts)
-            return api.wire.encode(model, output, request_id, raw), operation, who
+            return api.wire.encode(model, output, request_id, raw), operation, who, (api.signing_name, "OK")
         except domain.DomainError as exc:
             error = api.error_from(exc)
         except AwsError as exc:
             error = exc
+        except Unavailable as exc:  # the database is unreachable: fail fast with a 503 that SDKs retry
+            metrics.database_error("management")
+            log.error("request %s: %s", request_id, exc)
+            error = AwsError("ServiceUnavailable" if api.query_protocol else "ServiceUnavailableException",
+                             f"kubegate cannot reach its database; try again (request {request_id})", status=503,
+                             sender_fault=False)
         except Exception as exc:
             if who == "-":  # unauthenticated: one line, so anonymous callers cannot fill the log with traces
                 log.error("request %s failed before authentication: %s", request_id, type(exc).__name__)
@@ -172,7 +190,7 @@ class AwsEndpoint:
                 log.exception("request %s failed", request_id)
             error = AwsError(api.internal_error, f"An internal error occurred (request {request_id})", status=500,
                              sender_fault=False)
-        return api.wire.encode_error(error, request_id, raw), operation, who
+        return api.wire.encode_error(error, request_id, raw), operation, who, (api.signing_name, error.code)
 
     @staticmethod
     def _unsigned_operation(raw: RawRequest, api: AwsApi) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from kubegate.api import metrics
 from kubegate.api.audit import AuditLog
 from kubegate.api.tls import caller_is_cluster, load_review
 from kubegate.api.webhook_routes import Reply, Scope
@@ -247,10 +248,26 @@ class TokenWebhook:
 
     async def handle(self, cluster: str, body: bytes, scope: Scope) -> Reply:
         started = time.perf_counter()
-        reply, record = await self._authenticate(cluster, body, scope)
-        if record is not None:
-            self.audit.record("authentication", **record, latency_ms=round((time.perf_counter() - started) * 1000, 3))
+        try:
+            reply, record = await self._authenticate(cluster, body, scope)
+        except Exception:  # WebhookRoutes answers it fail-closed
+            seconds = time.perf_counter() - started
+            metrics.webhook_review("authentication", self._cluster_label(cluster), "error", seconds)
+            raise
+        seconds = time.perf_counter() - started
+        if record is not None:  # past the certificate check, so the cluster has a snapshot
+            self.audit.record("authentication", **record, latency_ms=round(seconds * 1000, 3))
+            metrics.webhook_review("authentication", cluster,
+                                   "authenticated" if record["authenticated"] else "unauthenticated", seconds)
+        elif reply[0] == 403:
+            metrics.webhook_review("authentication", self._cluster_label(cluster), "forbidden", seconds)
+        else:  # a malformed review, also past the certificate check
+            metrics.webhook_review("authentication", cluster, "invalid", seconds)
         return reply
+
+    def _cluster_label(self, cluster: str) -> str:
+        """The cluster as a metric label: only a cluster with a snapshot, so callers cannot mint series."""
+        return cluster if self.registry.snapshot(cluster) is not None else metrics.UNKNOWN
 
     async def _authenticate(self, cluster: str, body: bytes, scope: Scope) -> tuple[Reply, dict[str, Any] | None]:
         """The answer, and what the audit log records of it (never the token)."""
@@ -267,6 +284,7 @@ class TokenWebhook:
             return await self._authenticate_id_token(snapshot, api_version, token, audiences, record)
         key = IdentityCache.key(cluster, token)
         identity = self.cache.get(key, self.registry.iam_generation)
+        metrics.token_cache(identity is not None)
         if identity is None:
             try:
                 identity = await self._verify(cluster, token, key)

@@ -63,12 +63,36 @@ def main() -> None:
     """kubegate: the Amazon EKS access model for any Kubernetes cluster."""
 
 
+public_url_option = click.option(
+    "--public-url", default=None,
+    help="https://HOST[:PORT] that clients and kube-apiservers use (a load balancer in front of replicas): "
+         "`kubegate env` and webhook-config print it, every replica accepts tokens presigned for it, and the "
+         "serving certificate names its host.")
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="The address `kubegate env` points at.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--region", default=None, help="Region of a new data dir (default us-east-1); fixed afterwards.")
+@public_url_option
+def init(data_dir: Path, host: str, port: int, region: str | None, public_url: str | None) -> None:
+    """Make a data dir (CA, keys, account, region) without serving; replicas share a copy of it."""
+    directory = DataDir(data_dir)
+    try:
+        config = directory.initialize(region=region, host=host, port=port, public_url=public_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{directory.path}: account {config.account_id}, region {config.region}, endpoint {config.endpoint}")
+
+
 @main.command()
 @data_dir_option
 @database_option
-@click.option("--host", default=DEFAULT_HOST, show_default=True)
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--host", default=None, help=f"Address to listen on (default: the data dir's, or {DEFAULT_HOST}).")
+@click.option("--port", default=None, type=int, help=f"Port to listen on (default: the data dir's, or {DEFAULT_PORT}).")
 @click.option("--region", default=None, help="Region of a new data dir (default us-east-1); fixed afterwards.")
+@public_url_option
 @click.option(
     "--settle-seconds", default=0.0, show_default=True, type=float,
     help="How long creations and updates report CREATING/InProgress before they settle.",
@@ -89,28 +113,43 @@ def main() -> None:
 @click.option("--oidc-ca-file", default=None, type=click.Path(dir_okay=False, exists=True),
               help="PEM file of CA certificates trusted, besides the system store, for OIDC providers' discovery "
                    "and keys (SSL_CERT_FILE works as usual).")
+@click.option("--metrics-require-client-cert", is_flag=True,
+              help="Serve /metrics only to callers presenting a current webhook client certificate of a cluster.")
 @click.option("--unsafe-aws-sts-url-override", default=None, hidden=True,
               help="TESTING ONLY: send AWS STS calls to this http(s) URL on a loopback address instead of AWS.")
-def up(data_dir: Path, database_url: str | None, host: str, port: int, region: str | None, settle_seconds: float,
+def up(data_dir: Path, database_url: str | None, host: str | None, port: int | None, region: str | None,
+       public_url: str | None, settle_seconds: float,
        audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool, no_aws_sts: bool,
-       unsafe_aws_sts_url_override: str | None, request_read_timeout: float, oidc_ca_file: str | None) -> None:
-    """Start kubegate over HTTPS, creating the data dir on first start."""
+       unsafe_aws_sts_url_override: str | None, request_read_timeout: float, oidc_ca_file: str | None,
+       metrics_require_client_cert: bool) -> None:
+    """Start kubegate over HTTPS, creating the data dir on first start (an existing one is only read)."""
     from kubegate.server import build, serve
 
     directory = DataDir(data_dir)
     try:
-        config = directory.initialize(region=region, host=host, port=port)
+        if directory.config_file.exists():
+            config = directory.config()
+            if public_url and public_url.rstrip("/") != config.public_url:
+                raise ValueError(f"this data dir's public URL is {config.public_url}; change it with "
+                                 "`kubegate init --public-url` (and give every replica the new data dir)")
+            if region and region != config.region:
+                raise ValueError(f"this data dir's region is {config.region}; it cannot change to {region}")
+        else:
+            config = directory.initialize(region=region, host=host or DEFAULT_HOST, port=port or DEFAULT_PORT,
+                                          public_url=public_url)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    listen = (host or config.host, port or config.port)
     try:
-        kubegate = build(directory, config, database_url=database_url, settle_seconds=settle_seconds,
+        kubegate = build(directory, config, listen=listen, database_url=database_url, settle_seconds=settle_seconds,
                          audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup,
                          aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override,
-                         oidc_ca_file=oidc_ca_file)
+                         oidc_ca_file=oidc_ca_file, metrics_need_certificate=metrics_require_client_cert)
     except ValueError as exc:  # e.g. a region that is not one of the partition's
         raise click.ClickException(str(exc)) from None
     click.echo(
-        f"kubegate on {config.endpoint} (account {config.account_id}, region {config.region}); "
+        f"kubegate on https://{listen[0]}:{listen[1]} for {config.endpoint} (account {config.account_id}, "
+        f"region {config.region}); "
         f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"",
         err=True,
     )

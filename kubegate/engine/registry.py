@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
 from kubegate.domain.aws_auth import AwsAuth, AwsAuthError, parse_config_map_yaml
 from kubegate.engine.snapshot import ClusterSnapshot, build_snapshot
-from kubegate.store.database import IAM, INSTANCES, Store, Transaction
+from kubegate.store.database import IAM, INSTANCES, Committed, Store, Transaction
 
 log = logging.getLogger("kubegate.engine")
 
@@ -36,8 +37,38 @@ class SnapshotRegistry:
         self.iam_generation = 0
         self._iam_lock = threading.Lock()
         self._iam_stored: int | None = None  # the store's counter at the last sync
-        store.on_commit(self.refresh)
+        self._instances_mark: tuple[int, object] | None = None  # the registry's size and newest row at the last read
+        self.last_sync: float | None = None  # wall-clock time of the last successful revision check
+        self.stale_since: float | None = None  # set while the database cannot be read: when it last could
+        store.on_commit(self.apply)
         self.sync()
+        self.synced()
+
+    def heard(self, committed: Committed | None) -> None:
+        """A notice from another process: one commit, or None (notices may have been missed)."""
+        if committed is None:
+            self.sync()
+        else:
+            self.apply(committed)
+
+    def health(self) -> dict[str, object]:
+        """What /readyz shows: each snapshot's revision and age, and since when the database is unreachable."""
+        now = time.time()
+        return {"clusters": {name: {"revision": s.revision} for name, s in sorted(self._snapshots.items())},
+                "lastSync": self.last_sync, "secondsSinceSync": None if self.last_sync is None else now - self.last_sync,
+                "staleSince": self.stale_since}
+
+    def revisions(self) -> dict[str, int]:
+        """Each snapshot's revision, as served now."""
+        return {name: s.revision for name, s in self._snapshots.items()}
+
+    def synced(self) -> None:
+        self.last_sync = time.time()
+        self.stale_since = None
+
+    def sync_failed(self) -> None:
+        if self.stale_since is None:
+            self.stale_since = self.last_sync or time.time()
 
     @property
     def instances(self) -> dict[str, str]:
@@ -47,22 +78,51 @@ class SnapshotRegistry:
     def snapshot(self, cluster_name: str) -> ClusterSnapshot | None:
         return self._snapshots.get(cluster_name)
 
+    def apply(self, committed: Committed) -> None:
+        """Catch up with one commit: this process's own, or another's heard through NOTIFY.
+
+        A snapshot one revision behind a commit that changed only access entries gets just those
+        entries (a write's cost does not grow with the cluster); anything else is rebuilt.
+        """
+        if committed.iam:
+            self._iam_changed()
+        rebuild: set[str] = {INSTANCES} if committed.instances else set()
+        for name, revision in committed.revisions.items():
+            current = self._snapshots.get(name)
+            if revision is not None and current is not None and current.revision >= revision:
+                continue  # already applied (our own commit, heard again)
+            principals = committed.entries.get(name)
+            if revision is None or principals is None or not self._patch(name, revision, principals):
+                rebuild.add(name)
+        if rebuild:
+            self.refresh(frozenset(rebuild))
+
+    def _patch(self, name: str, revision: int, principals: frozenset[str]) -> bool:
+        """Apply one commit's entries; False when the snapshot is not exactly one revision behind."""
+        with self._lock:
+            current = self._snapshots.get(name)
+            if current is None or current.revision != revision - 1:
+                return current is not None and current.revision >= revision
+            with self.store.transaction() as tx:
+                entries = tx.entries_of(name, principals)
+            # Entries read now may already hold a later commit's change: fresher, never older. That
+            # commit's own notice finds the revision one behind and applies its entries again.
+            self._snapshots = {**self._snapshots, name: current.with_entries(revision, principals, entries)}
+        return True
+
     def sync(self) -> None:
         """Rebuild what is stale or new, drop what was deleted."""
-        with self.store.transaction() as tx:
+        with self.store.transaction() as tx:  # three small reads, every half second: the poll must stay cheap
             revisions = tx.revisions()
             iam_stored = tx.iam_generation()
+            mark = tx.instances_mark()
         if iam_stored != self._iam_stored:  # read before bumping, so a change committed meanwhile is not missed
             if self._iam_stored is not None:
                 self._iam_changed()
             self._iam_stored = iam_stored
         stale = {n for n, rev in revisions.items() if (s := self._snapshots.get(n)) is None or s.revision != rev}
         gone = set(self._snapshots) - set(revisions)
-        instances_changed = False
-        with self.store.transaction() as tx:
-            instances = tx.instances()
-        if instances != self._instances:
-            instances_changed = True
+        instances_changed = mark != self._instances_mark
         if stale or gone or instances_changed:
             self.refresh(frozenset(stale | gone | ({INSTANCES} if instances_changed else set())))
 
@@ -74,7 +134,8 @@ class SnapshotRegistry:
                 return
         with self._lock:
             with self.store.transaction() as tx:
-                if INSTANCES in names or not self._instances:
+                if INSTANCES in names or self._instances_mark is None:
+                    self._instances_mark = tx.instances_mark()
                     self._instances = tx.instances()
                 revisions = tx.revisions()
                 fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in names - {INSTANCES}}

@@ -7,7 +7,7 @@ Authentication modes are enforced here, in one place: which sources a cluster co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import AwsAuth
@@ -29,6 +29,27 @@ class ClusterSnapshot:
     instances: Mapping[str, str] = field(default_factory=dict)  # EC2 instance ID -> private DNS name
     webhook_identity: str = ""  # what the webhooks' caller certificate must carry; "": none may call
     oidc_configs: tuple[OidcConfig, ...] = ()  # every config, any status: filter with OidcConfig.authenticates
+    entries_by_principal: Mapping[str, AccessEntry] = field(default_factory=dict)  # principal ARN -> entry
+
+    def with_entries(self, revision: int, principals: frozenset[str], entries: list[AccessEntry]) -> ClusterSnapshot:
+        """This snapshot with the named principals' entries replaced by ``entries`` (absent: deleted).
+
+        What one write changes, applied in time proportional to it: copying three dicts is a few
+        microseconds per thousand entries, rebuilding them all from the database is milliseconds.
+        """
+        by_id, by_arn, by_principal = dict(self.entries_by_id), dict(self.entries_by_arn), dict(self.entries_by_principal)
+        for principal in principals:
+            old = by_principal.pop(principal, None)
+            if old is not None:
+                by_id.pop(old.principal_id or "", None) if old.principal_id else by_arn.pop(_arn_key(old), None)
+        for entry in entries:
+            by_principal[entry.principal_arn] = entry
+            if entry.principal_id:
+                by_id[entry.principal_id] = entry
+            else:
+                by_arn[_arn_key(entry)] = entry
+        return replace(self, revision=revision, entries_by_id=by_id, entries_by_arn=by_arn,
+                       entries_by_principal=by_principal)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -45,7 +66,7 @@ def build_snapshot(
     instances: Mapping[str, str], oidc_configs: tuple[OidcConfig, ...] = (),
 ) -> ClusterSnapshot:
     by_id = {e.principal_id: e for e in entries if e.principal_id}
-    by_arn = {e.principal.canonical_arn.lower(): e for e in entries if not e.principal_id}
+    by_arn = {_arn_key(e): e for e in entries if not e.principal_id}
     return ClusterSnapshot(
         name=cluster.name,
         revision=revision,
@@ -58,4 +79,10 @@ def build_snapshot(
         instances=instances,
         webhook_identity=cluster.webhook_identity,
         oidc_configs=oidc_configs,
+        entries_by_principal={e.principal_arn: e for e in entries},
     )
+
+
+def _arn_key(entry: AccessEntry) -> str:
+    """How entries of other accounts are found: by the caller's canonical ARN."""
+    return entry.principal.canonical_arn.lower()

@@ -106,11 +106,11 @@ class AccessService:
 
     # helpers
 
-    def _cluster(self, tx: Transaction, name: str) -> Cluster:
-        return existing_cluster(tx, name)
+    def _cluster(self, tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
+        return existing_cluster(tx, name, lock=lock)
 
-    def _entry_cluster(self, tx: Transaction, name: str) -> Cluster:
-        cluster = self._cluster(tx, name)
+    def _entry_cluster(self, tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
+        cluster = self._cluster(tx, name, lock=lock)
         require_access_entries(cluster.authentication_mode, name)
         return cluster
 
@@ -239,7 +239,7 @@ class AccessService:
 
     def delete_cluster(self, name: str) -> tuple[Cluster, dict[str, str]]:
         with self.store.transaction() as tx:
-            cluster = self._cluster(tx, name)
+            cluster = self._cluster(tx, name, lock=True)
             tags = tx.tags(cluster.arn)
             tx.delete_cluster(cluster)
         return cluster, tags
@@ -254,7 +254,7 @@ class AccessService:
         """
         with self.store.transaction() as tx:
             cluster = replace(
-                self._cluster(tx, name), endpoint=endpoint, certificate_authority=certificate_authority,
+                self._cluster(tx, name, lock=True), endpoint=endpoint, certificate_authority=certificate_authority,
                 api_token_ciphertext=api_token_ciphertext,
             )
             tx.save_cluster(cluster)
@@ -264,7 +264,7 @@ class AccessService:
         """A new webhook-certificate generation: the certificates issued for earlier ones stop working
         once the webhooks' snapshots have the cluster's new revision (at once here, within a sync elsewhere)."""
         with self.store.transaction() as tx:
-            cluster = self._cluster(tx, name)
+            cluster = self._cluster(tx, name, lock=True)
             generation = cluster.webhook_generation + 1
             cluster = replace(cluster, spec={**cluster.spec, WEBHOOK_GENERATION: generation})
             tx.save_cluster(cluster)
@@ -287,7 +287,7 @@ class AccessService:
         except AwsAuthError as exc:
             raise InvalidParameter(exc.message, cluster_name=name) from None
         with self.store.transaction() as tx:
-            self._cluster(tx, name)
+            self._cluster(tx, name, lock=True)
             newest = tx.aws_auth(name)
             if newest is not None and source.startswith("cluster:") and (newest[2] == source or newest[1] == document):
                 return newest[0]
@@ -318,7 +318,7 @@ class AccessService:
         member = kinds[0]
         now = self.clock()
         with self.store.transaction() as tx:
-            cluster = self._cluster(tx, name)
+            cluster = self._cluster(tx, name, lock=True)
             busy = cluster.update_in_progress(now)
             if busy is not None:
                 raise ResourceInUse(
@@ -390,7 +390,7 @@ class AccessService:
         now = self.clock()
         try:
             with self.store.transaction() as tx:
-                cluster = self._entry_cluster(tx, cluster_name)
+                cluster = self._entry_cluster(tx, cluster_name, lock=True)
                 principal = parse_principal_arn(principal_arn)
                 entry_type = EntryType.parse(type)
                 name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
@@ -458,14 +458,14 @@ class AccessService:
         username: str | None = None,
     ) -> tuple[AccessEntry, dict[str, str]]:
         with self.store.transaction() as tx:
-            self._entry_cluster(tx, cluster_name)
+            self._entry_cluster(tx, cluster_name, lock=True)
             entry = updated(self._entry(tx, cluster_name, principal_arn), username, kubernetes_groups, self.clock())
             tx.save_entry(entry)
             return entry, tx.tags(entry.arn)
 
     def delete_access_entry(self, cluster_name: str, principal_arn: str) -> None:
         with self.store.transaction() as tx:
-            self._entry_cluster(tx, cluster_name)
+            self._entry_cluster(tx, cluster_name, lock=True)
             tx.delete_entry(self._entry(tx, cluster_name, principal_arn))
 
     # access policies
@@ -479,7 +479,7 @@ class AccessService:
         self, *, cluster_name: str, principal_arn: str, policy_arn: str, access_scope: Mapping[str, Any]
     ) -> tuple[AccessEntry, PolicyAssociation]:
         with self.store.transaction() as tx:
-            self._entry_cluster(tx, cluster_name)
+            self._entry_cluster(tx, cluster_name, lock=True)
             entry = self._entry(tx, cluster_name, principal_arn)
             policy = policy_by_arn(policy_arn)
             scope = requested_scope(access_scope)
@@ -489,7 +489,7 @@ class AccessService:
 
     def disassociate_access_policy(self, *, cluster_name: str, principal_arn: str, policy_arn: str) -> None:
         with self.store.transaction() as tx:
-            self._entry_cluster(tx, cluster_name)
+            self._entry_cluster(tx, cluster_name, lock=True)
             entry = self._entry(tx, cluster_name, principal_arn)
             check_policy_allowed(entry, None, None)
             remaining = tuple(p for p in entry.policies if p.policy_arn != policy_arn)
@@ -560,10 +560,16 @@ class AccessService:
             return tx.tags(self._tagged(tx, resource_arn))
 
 
-def existing_cluster(tx: Transaction, name: str) -> Cluster:
-    """The cluster, or EKS's ResourceNotFoundException for every operation that names one."""
+def existing_cluster(tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
+    """The cluster, or EKS's ResourceNotFoundException for every operation that names one.
+
+    ``lock``: every write takes the cluster's row lock before it reads what it will change, so
+    writes to one cluster (from any replica) run one after another: two creates of one entry
+    give one ResourceInUseException, concurrent associations are never lost, and of two mode
+    switches the second sees the first's result. The database does it, not Python.
+    """
     check_cluster_name(name)
-    cluster = tx.cluster(name)
+    cluster = tx.cluster(name, lock=lock)
     if cluster is None:
         raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
     return cluster

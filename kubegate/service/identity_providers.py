@@ -50,8 +50,8 @@ class IdentityProviderService:
     # helpers
 
     @staticmethod
-    def _cluster(tx: Transaction, name: str) -> Cluster:
-        return existing_cluster(tx, name)
+    def _cluster(tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
+        return existing_cluster(tx, name, lock=lock)
 
     @staticmethod
     def _live(tx: Transaction, cluster_name: str, now: datetime) -> list[OidcConfig]:
@@ -106,7 +106,7 @@ class IdentityProviderService:
         in_use = f"An identity provider config named {name} is already associated with cluster {cluster_name}"
         try:
             with self.store.transaction() as tx:
-                cluster = self._cluster(tx, cluster_name)
+                cluster = self._cluster(tx, cluster_name, lock=True)
                 check_oidc_request(oidc, cluster_name)
                 tagrules.check_tags(tags or {}, InvalidParameter)
                 live = self._purge(tx, cluster_name, now)
@@ -181,7 +181,7 @@ class IdentityProviderService:
     def disassociate(self, cluster_name: str, config_type: str, name: str) -> Update:
         now = self.access.clock()
         with self.store.transaction() as tx:
-            cluster = self._cluster(tx, cluster_name)
+            cluster = self._cluster(tx, cluster_name, lock=True)
             live = self._purge(tx, cluster_name, now)
             config = next((c for c in live if c.name == name), None)
             if config is None or config_type != OIDC or config.deleting_until is not None:

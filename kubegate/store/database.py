@@ -8,16 +8,29 @@ and nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, RowMapping, create_engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    create_engine,
+    delete,
+    func,
+    insert,
+    make_url,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from kubegate.domain.access_entries import AccessEntry, EntryType, PolicyAssociation
 from kubegate.domain.arns import parse_principal_arn
@@ -42,16 +55,69 @@ class AwsAuthVersion(NamedTuple):
     document: str
 
 
+CHANGES_CHANNEL = "kubegate_changes"
+MAX_PAYLOAD = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What one committed transaction changed: enough for a snapshot to catch up.
+
+    ``entries`` names, per cluster, the access entries that changed when nothing else in that
+    cluster did; a snapshot one revision behind applies just those. Any other change, or a gap in
+    the revisions, means a rebuild.
+    """
+
+    revisions: Mapping[str, int | None]  # cluster -> its revision after the commit; None: deleted
+    entries: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    instances: bool = False
+    iam: bool = False
+
+    def payload(self) -> str:
+        """The NOTIFY payload: JSON, entries dropped (a rebuild) if it would not fit."""
+        document: dict[str, Any] = {"r": dict(self.revisions), "e": {k: sorted(v) for k, v in self.entries.items()},
+                                    "i": self.instances, "a": self.iam}
+        text_ = json.dumps(document, separators=(",", ":"))
+        if len(text_.encode()) > MAX_PAYLOAD:
+            document["e"] = {}
+            text_ = json.dumps(document, separators=(",", ":"))
+        if len(text_.encode()) > MAX_PAYLOAD:
+            return "*"
+        return text_
+
+    @classmethod
+    def from_payload(cls, payload: str) -> Committed | None:
+        """None: too much changed to say (compare every revision)."""
+        if payload == "*":
+            return None
+        document = json.loads(payload)
+        return cls(document["r"], {k: frozenset(v) for k, v in document["e"].items()}, document["i"], document["a"])
+
+
+class Unavailable(Exception):
+    """The database cannot be reached (or broke off mid-transaction): nothing was committed."""
+
+
+def _first_line(exc: Exception) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return f"the database is unavailable: {text_.splitlines()[0][:300] if text_ else type(exc).__name__}"
+
+
 class Conflict(Exception):
     """A write collided with a row that another writer committed first."""
 
 
-Listener = Callable[[frozenset[str]], None]
+Listener = Callable[["Committed"], None]
 
 
 class Store:
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
+        if make_url(url).get_backend_name() == "postgresql":
+            # A server that is down or unreachable fails a call within ~2 s instead of hanging,
+            # and a pooled connection the server dropped (restart, failover) is replaced, not used.
+            self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
+        else:
+            self.engine = create_engine(url)
         self._migrate()
         self._listeners: list[Listener] = []
 
@@ -64,22 +130,37 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Replicas starting at once migrate one after another: the lock is held until this
+                # transaction commits, and the later ones then find the schema at head and do nothing.
+                # (SQLite needs none: its first write locks the whole database.)
+                migration_lock = 0x6B75626567617465  # "kubegate" in ASCII: fixed, within a signed bigint
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": migration_lock})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One database transaction; what it touched gets a new revision (or generation) in the same commit."""
+        """One database transaction; what it touched gets a new revision (or generation) in the same commit.
+
+        On PostgreSQL the commit also NOTIFYs every listening process (``CHANGES_CHANNEL``) with
+        what changed; NOTIFY is transactional, so it is sent exactly when the change is visible.
+        """
         try:
             with self.engine.begin() as connection:
                 tx = Transaction(connection)
                 yield tx
-                tx.bump_revisions()
+                committed = tx.bump_revisions()
+                if committed is not None and connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                       {"channel": CHANGES_CHANNEL, "payload": committed.payload()})
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
-        if tx.touched:
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable(_first_line(exc)) from exc
+        if committed is not None:
             for listener in self._listeners:
-                listener(frozenset(tx.touched))
+                listener(committed)
 
     @contextmanager
     def rehearsal(self) -> Iterator[Rehearsal]:
@@ -126,20 +207,35 @@ class Transaction:
     def __init__(self, connection: Connection) -> None:
         self.db = connection
         self.touched: set[str] = set()  # cluster names, INSTANCES for the instance registry, IAM
+        self.entry_changes: dict[str, set[str]] = {}  # cluster -> principal ARNs whose entry changed
         self.iam = IamRows(connection, on_revoke=lambda: self.touch(IAM))
 
     def touch(self, name: str) -> None:
+        """A change to the cluster ``name`` (or INSTANCES, IAM) that its snapshot must be rebuilt for."""
         self.touched.add(name)
 
-    def bump_revisions(self) -> None:
-        """Before commit: touched clusters get a new revision, and a revoking IAM change a new IAM generation."""
-        names = self.touched - {INSTANCES, IAM}
+    def touch_entry(self, cluster_name: str, principal_arn: str) -> None:
+        """A change to one access entry or its associations: a snapshot can apply just that entry."""
+        self.entry_changes.setdefault(cluster_name, set()).add(principal_arn)
+
+    def bump_revisions(self) -> Committed | None:
+        """Before commit: touched clusters get a new revision, and a revoking IAM change a new IAM
+        generation. What changed, for the listeners; None if nothing did."""
+        names = (self.touched - {INSTANCES, IAM}) | set(self.entry_changes)
+        revisions: dict[str, int | None] = {}
         if names:
             c = t.clusters.c
             self.db.execute(update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1))
+            revisions = dict.fromkeys(names)  # a deleted cluster keeps None
+            for name, revision in self.db.execute(select(c.name, c.revision).where(c.name.in_(names))):
+                revisions[name] = revision
         if IAM in self.touched:
             g = t.iam_generation.c
             self.db.execute(update(t.iam_generation).values(generation=g.generation + 1))
+        if not revisions and not self.touched:
+            return None
+        entries = {name: frozenset(arns) for name, arns in self.entry_changes.items() if name not in self.touched}
+        return Committed(revisions, entries, instances=INSTANCES in self.touched, iam=IAM in self.touched)
 
     def revisions(self) -> dict[str, int]:
         """Every cluster's revision: what a replica compares to know which snapshots are stale."""
@@ -152,8 +248,11 @@ class Transaction:
 
     # clusters
 
-    def cluster(self, name: str) -> Cluster | None:
-        row = self.db.execute(select(t.clusters).where(t.clusters.c.name == name)).mappings().first()
+    def cluster(self, name: str, *, lock: bool = False) -> Cluster | None:
+        """``lock``: SELECT … FOR UPDATE, held to the end of the transaction (SQLite's writes are
+        serialized by the database lock already)."""
+        query = select(t.clusters).where(t.clusters.c.name == name)
+        row = self.db.execute(query.with_for_update() if lock else query).mappings().first()
         if row is None:
             return None
         updates = self.db.execute(
@@ -277,6 +376,14 @@ class Transaction:
         by_principal = self._policies_by_principal(cluster_name, wanted)
         return [self._entry(row, by_principal.get(row["principal_arn"], ())) for row in rows]
 
+    def entries_of(self, cluster_name: str, principal_arns: frozenset[str]) -> list[AccessEntry]:
+        """The named principals' entries that exist (two queries, whatever the cluster's size)."""
+        c = t.access_entries.c
+        rows = list(self.db.execute(select(t.access_entries).where(
+            c.cluster_name == cluster_name, c.principal_arn.in_(principal_arns))).mappings())
+        by_principal = self._policies_by_principal(cluster_name, set(principal_arns))
+        return [self._entry(row, by_principal.get(row["principal_arn"], ())) for row in rows]
+
     def _policies_by_principal(
         self, cluster_name: str, principals: set[str] | None
     ) -> dict[str, tuple[PolicyAssociation, ...]]:
@@ -322,7 +429,7 @@ class Transaction:
         )
 
     def add_entry(self, entry: AccessEntry) -> None:
-        self.touch(entry.cluster_name)
+        self.touch_entry(entry.cluster_name, entry.principal_arn)
         self.db.execute(
             insert(t.access_entries).values(
                 cluster_name=entry.cluster_name,
@@ -338,7 +445,7 @@ class Transaction:
         self._write_policies(entry)
 
     def save_entry(self, entry: AccessEntry) -> None:
-        self.touch(entry.cluster_name)
+        self.touch_entry(entry.cluster_name, entry.principal_arn)
         c = t.access_entries.c
         self.db.execute(
             update(t.access_entries)
@@ -377,7 +484,7 @@ class Transaction:
             )
 
     def delete_entry(self, entry: AccessEntry) -> None:
-        self.touch(entry.cluster_name)
+        self.touch_entry(entry.cluster_name, entry.principal_arn)
         p = t.policy_associations.c
         self.db.execute(
             delete(t.policy_associations).where(
@@ -511,6 +618,13 @@ class Transaction:
             .where(c.cluster_name == cluster_name).order_by(c.version.desc())
         )
         return [AwsAuthVersion(r[0], r[1], r[2], r[3], tuple(json.loads(r[4] or "[]")), r[5]) for r in rows]
+
+    def instances_mark(self) -> tuple[int, object]:
+        """How many instances are registered and when the newest was: changes whenever the
+        registry does (a re-registration deletes and inserts), at the cost of one small query."""
+        c = t.ec2_instances.c
+        count, newest = self.db.execute(select(func.count(), func.max(c.registered_at))).one()
+        return int(count), newest
 
     def instances(self) -> dict[str, str]:
         c = t.ec2_instances.c
