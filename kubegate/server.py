@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -191,7 +192,8 @@ def _reason(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float = REQUEST_READ_TIMEOUT) -> None:
+def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float = REQUEST_READ_TIMEOUT,
+          sock: socket.socket | None = None) -> None:
     """Serve HTTPS until SIGINT or SIGTERM, then exit 0.
 
     Slow clients are bounded: a request must be read whole within `request_read_timeout` seconds
@@ -208,7 +210,7 @@ def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _freeze_startup_heap()
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             kubegate.app,
             host=kubegate.listen[0],
             port=kubegate.listen[1],
@@ -224,6 +226,7 @@ def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float 
             timeout_graceful_shutdown=5,
             log_level="info",
         )
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)  # a worker's: SO_REUSEPORT
     finally:
         kubegate.store.close()
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -113,6 +113,8 @@ def init(data_dir: Path, host: str, port: int, region: str | None, public_url: s
 @click.option("--oidc-ca-file", default=None, type=click.Path(dir_okay=False, exists=True),
               help="PEM file of CA certificates trusted, besides the system store, for OIDC providers' discovery "
                    "and keys (SSL_CERT_FILE works as usual).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1, max=64),
+              help="Worker processes on the one port (SO_REUSEPORT), each with its own snapshots.")
 @click.option("--metrics-require-client-cert", is_flag=True,
               help="Serve /metrics only to callers presenting a current webhook client certificate of a cluster.")
 @click.option("--unsafe-aws-sts-url-override", default=None, hidden=True,
@@ -121,8 +123,11 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
        public_url: str | None, settle_seconds: float,
        audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool, no_aws_sts: bool,
        unsafe_aws_sts_url_override: str | None, request_read_timeout: float, oidc_ca_file: str | None,
-       metrics_require_client_cert: bool) -> None:
+       metrics_require_client_cert: bool, workers: int) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start (an existing one is only read)."""
+    from kubegate import workers as worker_processes
+
+    metrics_dir = worker_processes.prepare_metrics_dir() if workers > 1 else None  # before prometheus-client loads
     from kubegate.server import build, serve
 
     directory = DataDir(data_dir)
@@ -140,20 +145,33 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     listen = (host or config.host, port or config.port)
-    try:
-        kubegate = build(directory, config, listen=listen, database_url=database_url, settle_seconds=settle_seconds,
+
+    def build_one() -> Any:
+        try:
+            return build(directory, config, listen=listen, database_url=database_url, settle_seconds=settle_seconds,
                          audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup,
                          aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override,
                          oidc_ca_file=oidc_ca_file, metrics_need_certificate=metrics_require_client_cert)
-    except ValueError as exc:  # e.g. a region that is not one of the partition's
-        raise click.ClickException(str(exc)) from None
-    click.echo(
-        f"kubegate on https://{listen[0]}:{listen[1]} for {config.endpoint} (account {config.account_id}, "
-        f"region {config.region}); "
-        f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"",
-        err=True,
-    )
-    serve(directory, kubegate, request_read_timeout=request_read_timeout)
+        except ValueError as exc:  # e.g. a region that is not one of the partition's
+            raise click.ClickException(str(exc)) from None
+
+    banner = (f"kubegate on https://{listen[0]}:{listen[1]} for {config.endpoint} (account {config.account_id}, "
+              f"region {config.region}{f', {workers} workers' if workers > 1 else ''}); "
+              f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"")
+    if workers == 1:
+        kubegate = build_one()
+        click.echo(banner, err=True)
+        serve(directory, kubegate, request_read_timeout=request_read_timeout)
+        return
+    build_one().store.close()  # fail here, once, on what every worker would fail on; migrations run once
+
+    def run_worker(index: int) -> int:
+        sock = worker_processes.reuse_port_socket(*listen)
+        serve(directory, build_one(), request_read_timeout=request_read_timeout, sock=sock)
+        return 0
+
+    click.echo(banner, err=True)
+    sys.exit(worker_processes.supervise(workers, run_worker, metrics_dir))
 
 
 @main.command()
