@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OIDC_DIR := tests/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-.PHONY: run test install clean
+.PHONY: run test install postgresql clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,10 +21,15 @@ $(OIDC_STAMP): $(OIDC_DIR)/package-lock.json $(OIDC_DIR)/package.json
 	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund
 	touch $(OIDC_STAMP)
 
+# The tests' throwaway PostgreSQL server (tests/postgres.py), from Debian's package when missing.
+# Debian puts its binaries in /usr/lib/postgresql/NN/bin, off PATH.
+postgresql:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || (apt-get update && apt-get install -y postgresql)
+
 run: $(STAMP)
 	$(VENV)/bin/kubegate up $(ARGS)
 
-test: $(STAMP) $(OIDC_STAMP)
+test: $(STAMP) $(OIDC_STAMP) postgresql
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real `kubegate up` subprocess over HTTPS, and clients pointed at it."""
+"""Shared fixtures: a real `kubegate up` subprocess over HTTPS, clients pointed at it, and a throwaway PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from postgres import Postgres, PostgresNotFound, find_bindir, running_postgres
 
 BIN = Path(sys.executable).parent
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "webhook-samples"
@@ -192,3 +193,18 @@ def oidc_kubegate(oidc_provider: Any, tmp_path_factory: pytest.TempPathFactory) 
     yield instance
     if instance.process is not None:
         instance.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server of the test session (tests/postgres.py): ``.url(dbname)``, ``.fresh_database()``,
+    ``.stop()``, ``.start()``. Skipped where PostgreSQL isn't installed, except in CI (``CI`` set), where
+    that fails: `make test` installs it."""
+    try:
+        bindir = find_bindir()
+    except PostgresNotFound as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and PostgreSQL is missing: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    with running_postgres(bindir) as server:
+        yield server

@@ -1,7 +1,8 @@
-"""The access service on a real store (SQLite in a temp dir), for what is slow over HTTP."""
+"""The access service on a real store (SQLite in a temp dir, and PostgreSQL), for what is slow over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,16 @@ ACCOUNT = "111122223333"
 OTHER = "444455556666"  # principals of another account need no IAM entity here
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> AccessService:
-    return AccessService(Store(f"sqlite:///{tmp_path / 'k.db'}"), account=ACCOUNT, region="us-east-1")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccessService]:
+    """The service on each backend: a SQLite file, or a fresh database of the session's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'k.db'}"
+    else:
+        url = request.getfixturevalue("postgres").fresh_database()
+    store = Store(url)
+    yield AccessService(store, account=ACCOUNT, region="us-east-1")
+    store.close()
 
 
 def test_three_thousand_entries_per_cluster(service: AccessService) -> None:
