@@ -87,14 +87,14 @@ def build(
     authorizer = Authorizer(store)
     oidc = OidcVerifier(ca_file=oidc_ca_file, clock=utcnow)  # ValueError if the CA file is unusable
     sts = StsService(store, cipher, authorizer, account=config.account_id, clock=utcnow, oidc=oidc)
-    keys = AccessKeys(store, cipher, sts, account=config.account_id)
+    registry = SnapshotRegistry(store)
+    keys = AccessKeys(store, cipher, sts, account=config.account_id, generation=lambda: registry.iam_generation)
     bootstrap = data_dir.bootstrap_key()
     keys.ensure_root_key(bootstrap.access_key_id, bootstrap.secret_access_key, utcnow())
     service = AccessService(
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
-    registry = SnapshotRegistry(store)
     audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
     edits = AwsAuthEdits(service, cipher)
     changes = AccessChanges(service, edits, instances=lambda: registry.instances)

@@ -171,12 +171,15 @@ def test_assume_role_and_session_identity(server: Server, iam: Any) -> None:
         server.client("sts", key=(creds["AccessKeyId"], creds["SecretAccessKey"])).get_caller_identity()
     assert error_of(excinfo)[0] == "InvalidClientTokenId"  # a session key without its token
 
-    # Expire the session in the store, as time would.
+    # Expire a new session in the store, as time would, before kubegate has seen it (a session it has
+    # seen is remembered with its expiry time, which the clock, not the store, then enforces).
+    fresh = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="expiring", DurationSeconds=900)["Credentials"]
     with sqlite3.connect(server.data_dir / "kubegate.db") as db:
         db.execute("UPDATE sts_sessions SET expires_at = '2000-01-01 00:00:00' WHERE access_key_id = ?",
-                   (creds["AccessKeyId"],))
+                   (fresh["AccessKeyId"],))
     with pytest.raises(ClientError) as excinfo:
-        session.get_caller_identity()
+        server.client("sts", key=(fresh["AccessKeyId"], fresh["SecretAccessKey"]),
+                      aws_session_token=fresh["SessionToken"]).get_caller_identity()
     assert error_of(excinfo)[:2] == ("ExpiredToken", "The security token included in the request is expired")
 
 

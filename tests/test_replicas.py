@@ -45,11 +45,18 @@ def viewer(server: Server, cluster: str, tmp_path: Path) -> tuple[Apiserver, dic
     role = server.client("iam").create_role(RoleName=f"{cluster}-viewer",
                                             AssumeRolePolicyDocument=trust_policy(user_arn))["Role"]["Arn"]
     eks.create_access_entry(clusterName=cluster, principalArn=role)
-    apiserver = Apiserver(server, cluster, tmp_path / cluster)
-    apiserver.authz_url = apiserver.url.replace("/authenticate", "/authorize")
+    apiserver = at(Apiserver(server, cluster, tmp_path / cluster), server)
     status = apiserver.status(token_for(server, assume(server, (access_key, secret), role, "s1"), cluster))
     assert status["authenticated"], status
     return apiserver, status["user"], role
+
+
+def at(apiserver: Apiserver, server: Server) -> Apiserver:
+    """The webhook client pointed at one replica's own address (a shared data dir names one for all)."""
+    path = apiserver.url[apiserver.url.index("/k8s/"):]
+    apiserver.url = server.endpoint + path
+    apiserver.authz_url = apiserver.url.replace("/authenticate", "/authorize")
+    return apiserver
 
 
 def decisions_within(apiserver: Apiserver, user: dict[str, Any], allowed: bool, seconds: float) -> float:

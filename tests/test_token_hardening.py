@@ -251,13 +251,15 @@ def test_a_deleted_roles_sessions_are_refused_at_the_next_review(server: Server,
 
 def test_a_replica_drops_identities_revoked_elsewhere(tmp_path: Path) -> None:
     """Two servers on one data dir and database: IAM changed through one reaches the other's cache
-    through the store's IAM generation and its 2-second sync."""
+    through the store's IAM generation and its half-second revision poll."""
     first = start_with_cluster(tmp_path / "data", "rep")
     second = Server(first.data_dir)
     second.start()
     try:
         access_key, token = entry_and_token(second, "rep-user", "rep")  # presigned for the second's own STS
         apiserver = Apiserver(second, "rep", tmp_path)
+        # The shared data dir names the first replica's address (the second only reads it): review at the second.
+        apiserver.url = apiserver.url.replace(f":{first.port}/", f":{second.port}/")
         assert authenticated_twice(apiserver, token)
         first.client("iam").update_access_key(UserName="rep-user", AccessKeyId=access_key, Status="Inactive")
         assert eventually(lambda: apiserver.status(token)["authenticated"] is False, timeout=10)

@@ -357,10 +357,12 @@ class StsService:
             raise ValidationError("The source identity of a session cannot be changed once it is set.")
         return caller.source_identity or requested
 
-    def session_credentials(self, access_key_id: str, token: str | None, now: datetime) -> tuple[Caller, str] | None:
+    def session_credentials(self, access_key_id: str, token: str | None,
+                            now: datetime) -> tuple[Caller, str, datetime] | None:
         """The caller and secret of a live session, None if there is no such session or token, or
         its role was deleted (a re-created namesake has another unique ID): a deleted role's
-        sessions end with it, so its `k8s-aws-v1.` tokens stop authenticating at once."""
+        sessions end with it, so its `k8s-aws-v1.` tokens stop authenticating at once. Also when the
+    session ends."""
         with self.store.transaction() as tx:
             stored = tx.iam.session(access_key_id)
             role = tx.iam.role(stored.session.role_name) if stored is not None else None
@@ -378,7 +380,7 @@ class StsService:
             source_identity=session.source_identity,
             federated_provider=session.source_arn if ":oidc-provider/" in session.source_arn else None,
         )
-        return caller, self.cipher.decrypt(stored.secret_ciphertext).decode()
+        return caller, self.cipher.decrypt(stored.secret_ciphertext).decode(), session.expires_at
 
 
 def _trust_caller(caller: Caller, role: IamRole) -> iam_policy.TrustCaller:
