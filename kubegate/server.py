@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import logging.config
 import signal
 import socket
 import ssl
@@ -46,6 +47,7 @@ from kubegate.service.access_changes import AccessChanges
 from kubegate.service.aws_auth_edits import AwsAuthEdits
 from kubegate.service.access import AccessService, utcnow
 from kubegate.service.live_aws_auth import LiveAwsAuth
+from kubegate.logs import uvicorn_log_config
 from kubegate.store.database import Store
 from kubegate.store.notifications import ChangeListener, listens
 
@@ -192,8 +194,9 @@ def _reason(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float = REQUEST_READ_TIMEOUT,
-          sock: socket.socket | None = None) -> None:
+def serve(data_dir: DataDir, app: ASGIApp, listen: tuple[str, int], *, close: Callable[[], None] = lambda: None,
+          request_read_timeout: float = REQUEST_READ_TIMEOUT, sock: socket.socket | None = None,
+          log_format: str = "text") -> None:
     """Serve HTTPS until SIGINT or SIGTERM, then exit 0.
 
     Slow clients are bounded: a request must be read whole within `request_read_timeout` seconds
@@ -207,13 +210,13 @@ def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float 
     """
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_cleanly)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(uvicorn_log_config(log_format))
     _freeze_startup_heap()
     try:
         config = uvicorn.Config(
-            kubegate.app,
-            host=kubegate.listen[0],
-            port=kubegate.listen[1],
+            app,
+            host=listen[0],
+            port=listen[1],
             ssl_certfile=str(data_dir.server_certificate),
             ssl_keyfile=str(data_dir.server_key),
             ssl_cert_reqs=ssl.CERT_OPTIONAL,
@@ -225,10 +228,11 @@ def serve(data_dir: DataDir, kubegate: Kubegate, *, request_read_timeout: float 
             access_log=False,
             timeout_graceful_shutdown=5,
             log_level="info",
+            log_config=uvicorn_log_config(log_format),
         )
         uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)  # a worker's: SO_REUSEPORT
     finally:
-        kubegate.store.close()
+        close()
 
 
 def _freeze_startup_heap() -> None:

@@ -25,7 +25,7 @@ from conftest import BIN, Server, ensure_role, free_port
 from postgres import Postgres, running_postgres
 from test_replicas import VIEW, at, decisions_within, fresh_review, viewer
 from test_authz_webhook import sar
-from test_token_webhook import Apiserver, token_for, user_key
+from test_token_webhook import Apiserver, sample, token_for, user_key
 
 EDIT = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
@@ -217,3 +217,42 @@ def test_sigkill_during_writes_loses_no_acknowledged_write(pair: Pair) -> None:
     for arn in kills:  # and nothing is half-written: each entry has its groups and its tag
         entry = eks_b.describe_access_entry(clusterName="pg-kill", principalArn=arn)["accessEntry"]
         assert entry["kubernetesGroups"] == ["g"] and entry["tags"] == {"written": "whole"}
+
+
+def test_a_replica_started_while_the_database_is_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_postgres() as pg:
+        url = pg.fresh_database()
+        pg.stop()
+        monkeypatch.setenv("KUBEGATE_DATABASE_URL", url)
+        subprocess.run([str(BIN / "kubegate"), "init", "--data-dir", str(tmp_path / "data")], check=True,
+                       capture_output=True)
+        replica = Server(tmp_path / "data", extra_args=("--database-url", url))
+        replica.start()  # alive (/healthz), though it knows nothing yet
+        try:
+            with httpx.Client(verify=ssl.create_default_context(cafile=replica.ca)) as client:
+                ready = client.get(replica.endpoint + "/readyz")
+                assert ready.status_code == 503 and ready.json()["ready"] is False
+                review = sample("v1.36-tokenreview-request.json")
+                token = client.post(replica.endpoint + "/k8s/clusters/any/authenticate", json=review).json()
+                assert token["status"]["authenticated"] is False
+                assert token["status"]["error"].startswith("kubegate is not ready: the database is unavailable")
+                body = sample("v1.36-sar-request-resource-create.json")
+                decision = client.post(replica.endpoint + "/k8s/clusters/any/authorize", json=body).json()
+                assert decision["status"]["allowed"] is False and "not ready" in decision["status"]["reason"]
+            with pytest.raises(ClientError) as refused:
+                replica.client("eks").list_clusters()
+            assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            pg.start()
+            deadline = time.monotonic() + 15
+            while True:  # it loads by itself, and serves for real
+                try:
+                    replica.client("eks").create_cluster(name="late", roleArn=ensure_role(replica, "eks"),
+                                                         resourcesVpcConfig={"subnetIds": ["s"]})
+                    break
+                except ClientError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.5)
+            with httpx.Client(verify=ssl.create_default_context(cafile=replica.ca)) as client:
+                assert client.get(replica.endpoint + "/readyz").json()["ready"] is True
+        finally:
+            replica.stop()

@@ -96,7 +96,7 @@ def test_health_readiness_and_metrics(server: Server, tmp_path: Path) -> None:
 
 
 def test_metrics_can_require_the_webhook_certificate(tmp_path: Path) -> None:
-    strict = Server(tmp_path / "data", extra_args=("--metrics-require-client-cert",))
+    strict = Server(tmp_path / "data", extra_args=("--metrics-require-client-cert", "--log-format", "json"))
     strict.start()
     try:
         refused = get(strict, "/metrics")
@@ -106,6 +106,9 @@ def test_metrics_can_require_the_webhook_certificate(tmp_path: Path) -> None:
         assert allowed.status_code == 200 and "kubegate_webhook_requests_total" in allowed.text
     finally:
         strict.stop()
+    lines = [json.loads(line) for line in strict.log().splitlines() if line.startswith("{")]  # --log-format json
+    assert any(line["logger"] == "kubegate.api" and "CreateAccessEntry" in line["message"] for line in lines)
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
 
 
 def test_workers_all_see_a_change_within_a_second(tmp_path: Path) -> None:

@@ -113,6 +113,8 @@ def init(data_dir: Path, host: str, port: int, region: str | None, public_url: s
 @click.option("--oidc-ca-file", default=None, type=click.Path(dir_okay=False, exists=True),
               help="PEM file of CA certificates trusted, besides the system store, for OIDC providers' discovery "
                    "and keys (SSL_CERT_FILE works as usual).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Server log lines as text or one JSON object each.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1, max=64),
               help="Worker processes on the one port (SO_REUSEPORT), each with its own snapshots.")
 @click.option("--metrics-require-client-cert", is_flag=True,
@@ -123,7 +125,7 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
        public_url: str | None, settle_seconds: float,
        audit_log: str, sts_regions: tuple[str, ...], ec2_lookup: bool, no_aws_sts: bool,
        unsafe_aws_sts_url_override: str | None, request_read_timeout: float, oidc_ca_file: str | None,
-       metrics_require_client_cert: bool, workers: int) -> None:
+       metrics_require_client_cert: bool, workers: int, log_format: str) -> None:
     """Start kubegate over HTTPS, creating the data dir on first start (an existing one is only read)."""
     from kubegate import workers as worker_processes
 
@@ -158,19 +160,36 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
     banner = (f"kubegate on https://{listen[0]}:{listen[1]} for {config.endpoint} (account {config.account_id}, "
               f"region {config.region}{f', {workers} workers' if workers > 1 else ''}); "
               f"in another shell: eval \"$(kubegate env --data-dir {shlex.quote(str(directory.path))})\"")
-    if workers == 1:
-        kubegate = build_one()
-        click.echo(banner, err=True)
-        serve(directory, kubegate, request_read_timeout=request_read_timeout)
-        return
-    build_one().store.close()  # fail here, once, on what every worker would fail on; migrations run once
+    def run(sock: Any = None) -> None:
+        """Serve; if the database cannot be reached yet, serve refusals until it can (see api.pending)."""
+        from kubegate.api.pending import PendingApp
+        from kubegate.store.database import Unavailable
 
-    def run_worker(index: int) -> int:
-        sock = worker_processes.reuse_port_socket(*listen)
-        serve(directory, build_one(), request_read_timeout=request_read_timeout, sock=sock)
-        return 0
+        try:
+            kubegate = build_one()
+        except Unavailable as exc:
+            click.echo(f"{exc}: serving refusals until it can be reached", err=True)
+            serve(directory, PendingApp(lambda: build_one().app, str(exc)), listen, sock=sock,
+                  request_read_timeout=request_read_timeout, log_format=log_format)
+            return
+        serve(directory, kubegate.app, listen, close=kubegate.store.close, sock=sock,
+              request_read_timeout=request_read_timeout, log_format=log_format)
 
     click.echo(banner, err=True)
+    if workers == 1:
+        run()
+        return
+    from kubegate.store.database import Unavailable
+
+    try:
+        build_one().store.close()  # fail here, once, on what every worker would fail on; migrations run once
+    except Unavailable:
+        pass  # each worker serves refusals until the database can be reached
+
+    def run_worker(index: int) -> int:
+        run(worker_processes.reuse_port_socket(*listen))
+        return 0
+
     sys.exit(worker_processes.supervise(workers, run_worker, metrics_dir))
 
 

@@ -118,12 +118,16 @@ class Store:
             self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
         else:
             self.engine = create_engine(url)
-        self._migrate()
         self._listeners: list[Listener] = []
+        try:
+            self._migrate()
+        except (OperationalError, InterfaceError) as exc:  # the server is not there (yet)
+            self.engine.dispose()
+            raise Unavailable(_first_line(exc)) from exc
 
     def on_commit(self, listener: Listener) -> None:
-        """Call ``listener`` with the names of the clusters a committed transaction changed
-        (and INSTANCES or IAM if it changed those), before the transaction's caller goes on."""
+        """Call ``listener`` with what a committed transaction changed (:class:`Committed`), before
+        the transaction's caller goes on."""
         self._listeners.append(listener)
 
     def _migrate(self) -> None:
