@@ -29,8 +29,12 @@ postgresql:
 run: $(STAMP)
 	$(VENV)/bin/kubegate up $(ARGS)
 
+# Two pytest workers (the machine's two cores), each test file on one worker with its own kubegate,
+# PostgreSQL and OpenID provider; PYTEST_ARGS="-n 0" runs everything in one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile
+
 test: $(STAMP) $(OIDC_STAMP) postgresql
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .kubegate $(OIDC_DIR)/node_modules

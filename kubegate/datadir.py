@@ -146,6 +146,12 @@ class DataDir:
         self.config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
         return config
 
+    def existing(self) -> InstanceConfig:
+        """An initialized data dir's config, its folder tightened to owner-only if it was loosened."""
+        config = self.config()
+        _tighten(self.path, DIRECTORY_MODE)
+        return config
+
     def config(self) -> InstanceConfig:
         try:
             raw = json.loads(self.config_file.read_text())

@@ -85,9 +85,9 @@ def supervise(count: int, run_worker: Callable[[int], int], metrics_dir: str | N
     try:
         while started:
             pid, status = os.wait()
-            index, at = started.pop(pid, (None, 0.0))
-            if index is None:
+            if pid not in started:
                 continue
+            index, at = started.pop(pid)
             _forget_metrics(pid)
             if stopping:
                 continue

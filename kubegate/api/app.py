@@ -38,8 +38,9 @@ def _asgi(endpoint: Callable[[Request], Awaitable[Response]]) -> StarletteApp:
 
 
 def _cluster_certificate(scope: Scope, registry: SnapshotRegistry) -> bool:
-    subject = client_subject(scope) or {}
-    return caller_is_cluster(scope, registry.snapshot(subject.get("commonName", "")))
+    plain = dict(scope)
+    subject = client_subject(plain) or {}
+    return caller_is_cluster(plain, registry.snapshot(subject.get("commonName", "")))
 
 
 def create_app(

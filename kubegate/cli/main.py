@@ -135,7 +135,7 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
     directory = DataDir(data_dir)
     try:
         if directory.config_file.exists():
-            config = directory.config()
+            config = directory.existing()
             if public_url and public_url.rstrip("/") != config.public_url:
                 raise ValueError(f"this data dir's public URL is {config.public_url}; change it with "
                                  "`kubegate init --public-url` (and give every replica the new data dir)")
