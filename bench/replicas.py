@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import ssl
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,8 +23,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import httpx  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from conftest import BIN, Server, ensure_role, free_port, trust_policy  # noqa: E402
+from conftest import Server, ensure_role, trust_policy  # noqa: E402
 from postgres import running_postgres  # noqa: E402,F401  (re-exported for the scripts)
+import test_postgres_replicas  # noqa: E402
 from test_authz_webhook import sar  # noqa: E402
 from test_replicas import VIEW, at, fresh_review  # noqa: E402,F401
 from test_token_webhook import Apiserver, assume, token_for, user_key  # noqa: E402
@@ -35,18 +35,11 @@ DELETE_SECRETS = {"namespace": "kube-system", "verb": "delete", "group": "", "re
 CLUSTER = "soak"
 
 
-class Pair:
-    """Two replicas of one data dir (made by `kubegate init`) on one PostgreSQL database."""
+class Pair(test_postgres_replicas.Pair):
+    """The tests' two replicas on one database and data dir, with `workers` each; stop() makes sure."""
 
     def __init__(self, folder: Path, database_url: str, workers: int) -> None:
-        os.environ["KUBEGATE_DATABASE_URL"] = database_url  # for the data-dir commands (webhook-config)
-        self.data = folder / "data"
-        subprocess.run([str(BIN / "kubegate"), "init", "--data-dir", str(self.data)], check=True, capture_output=True)
-        args = ("--database-url", database_url, "--workers", str(workers))
-        self.a = Server(self.data, port=free_port(), extra_args=args)
-        self.b = Server(self.data, port=free_port(), extra_args=args)
-        self.a.start()
-        self.b.start()
+        super().__init__(folder, database_url, os.environ.__setitem__, "--workers", str(workers))
 
     def stop(self) -> None:
         for server in (self.a, self.b):

@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from conftest import BIN, Server, ensure_role, free_port
 from postgres import Postgres, running_postgres
-from test_replicas import VIEW, at, decisions_within, fresh_review, viewer
+from test_replicas import VIEW, at, decisions_within, fresh_review, grant_and_revoke, viewer
 from test_authz_webhook import sar
 from test_token_webhook import Apiserver, sample, token_for, user_key
 
@@ -34,8 +34,8 @@ ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy"
 class Pair:
     """Two replicas of one data dir (made by `kubegate init`) on one PostgreSQL database."""
 
-    def __init__(self, folder: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> None:
-        monkeypatch.setenv("KUBEGATE_DATABASE_URL", database_url)  # for the data-dir commands (webhook-config)
+    def __init__(self, folder: Path, database_url: str, setenv: Callable[[str, str], None], *extra: str) -> None:
+        setenv("KUBEGATE_DATABASE_URL", database_url)  # for the data-dir commands (webhook-config)
         self.data = folder / "data"
         subprocess.run([str(BIN / "kubegate"), "init", "--data-dir", str(self.data)], check=True, capture_output=True)
         args = ("--database-url", database_url, *extra)
@@ -52,7 +52,7 @@ class Pair:
 
 @pytest.fixture
 def pair(postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
-    replicas = Pair(tmp_path, postgres.fresh_database(), monkeypatch)
+    replicas = Pair(tmp_path, postgres.fresh_database(), monkeypatch.setenv)
     yield replicas
     replicas.stop()
 
@@ -60,16 +60,11 @@ def pair(postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_write_on_one_replica_decides_the_others_next_review(postgres: Postgres, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
-    pair = Pair(tmp_path, postgres.fresh_database(), monkeypatch, "--workers", str(workers))
+    pair = Pair(tmp_path, postgres.fresh_database(), monkeypatch.setenv, "--workers", str(workers))
     try:
         apiserver, user, role = viewer(pair.a, "pg-prop", tmp_path)
         at(apiserver, pair.b)  # reviews at B
-        eks_a = pair.a.client("eks")
-        eks_a.associate_access_policy(clusterName="pg-prop", principalArn=role, policyArn=VIEW,
-                                      accessScope={"type": "cluster"})
-        granted = decisions_within(apiserver, user, True, 1.0)
-        eks_a.disassociate_access_policy(clusterName="pg-prop", principalArn=role, policyArn=VIEW)
-        revoked = decisions_within(apiserver, user, False, 1.0)
+        granted, revoked = grant_and_revoke(pair.a.client("eks"), "pg-prop", role, apiserver, user)
         assert granted < 1.0 and revoked < 1.0, (granted, revoked)
     finally:
         pair.stop()
@@ -123,7 +118,7 @@ def test_races_are_settled_by_the_database(pair: Pair) -> None:
 
 def test_the_database_going_away_and_coming_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with running_postgres() as pg:
-        pair = Pair(tmp_path, pg.fresh_database(), monkeypatch)
+        pair = Pair(tmp_path, pg.fresh_database(), monkeypatch.setenv)
         try:
             apiserver, user, role = viewer(pair.a, "pg-down", tmp_path)
             at(apiserver, pair.b)

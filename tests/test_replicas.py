@@ -70,6 +70,14 @@ def decisions_within(apiserver: Apiserver, user: dict[str, Any], allowed: bool, 
     raise AssertionError(f"decisions did not become allowed={allowed} within {seconds + 5} s")
 
 
+def grant_and_revoke(eks: Any, cluster: str, role: str, apiserver: Apiserver, user: dict[str, Any]) -> tuple[float, float]:
+    """Associate View, then disassociate it: how long each took to decide 10 fresh reviews in a row."""
+    eks.associate_access_policy(clusterName=cluster, principalArn=role, policyArn=VIEW, accessScope={"type": "cluster"})
+    granted = decisions_within(apiserver, user, True, 1.0)
+    eks.disassociate_access_policy(clusterName=cluster, principalArn=role, policyArn=VIEW)
+    return granted, decisions_within(apiserver, user, False, 1.0)
+
+
 def test_health_readiness_and_metrics(server: Server, tmp_path: Path) -> None:
     assert get(server, "/healthz").text == "ok"
     apiserver, user, role = viewer(server, "ops-metrics", tmp_path)
@@ -118,12 +126,7 @@ def test_workers_all_see_a_change_within_a_second(tmp_path: Path) -> None:
         pids = subprocess.run(["pgrep", "-P", str(pooled.process.pid)], capture_output=True, text=True)  # type: ignore[union-attr]
         assert len(pids.stdout.split()) == 2  # two workers under the supervisor
         apiserver, user, role = viewer(pooled, "ops-workers", tmp_path)
-        eks = pooled.client("eks")
-        eks.associate_access_policy(clusterName="ops-workers", principalArn=role, policyArn=VIEW,
-                                    accessScope={"type": "cluster"})
-        granted = decisions_within(apiserver, user, True, 1.0)
-        eks.disassociate_access_policy(clusterName="ops-workers", principalArn=role, policyArn=VIEW)
-        revoked = decisions_within(apiserver, user, False, 1.0)
+        granted, revoked = grant_and_revoke(pooled.client("eks"), "ops-workers", role, apiserver, user)
         assert granted < 1.0 and revoked < 1.0, (granted, revoked)
         text = get(pooled, "/metrics").text  # either worker answers with both workers' counts
         reviews = sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
