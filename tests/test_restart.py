@@ -53,7 +53,7 @@ def test_secrets_at_rest_are_private_and_encrypted(tmp_path: Path) -> None:
         for name in ("ca.key", "server.key", "secret.key", "credentials"):
             assert (server.data_dir / name).stat().st_mode & 0o777 == 0o600, name
         _, secret = server.credentials()
-        database = (server.data_dir / "kubegate.db").read_bytes()
+        database = b"".join(path.read_bytes() for path in server.data_dir.glob("kubegate.db*"))  # the WAL too
         assert secret.encode() not in database
         assert server.credentials()[0].encode() in database  # the key ID is not secret; the secret is
         assert secret not in server.log()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 
+from kubegate.domain.access_entries import AccessEntry
 from kubegate.domain.aws_auth import AwsAuth, AwsAuthError, parse_config_map_yaml
 from kubegate.engine.snapshot import ClusterSnapshot, build_snapshot
 from kubegate.store.database import IAM, INSTANCES, Committed, Store, Transaction
@@ -92,19 +93,25 @@ class SnapshotRegistry:
             if revision is not None and current is not None and current.revision >= revision:
                 continue  # already applied (our own commit, heard again)
             principals = committed.entries.get(name)
-            if revision is None or principals is None or not self._patch(name, revision, principals):
+            written = committed.written.get(name)
+            if revision is None or principals is None or not self._patch(name, revision, principals, written):
                 rebuild.add(name)
         if rebuild:
             self.refresh(frozenset(rebuild))
 
-    def _patch(self, name: str, revision: int, principals: frozenset[str]) -> bool:
-        """Apply one commit's entries; False when the snapshot is not exactly one revision behind."""
+    def _patch(self, name: str, revision: int, principals: frozenset[str],
+               written: Mapping[str, AccessEntry | None] | None = None) -> bool:
+        """Apply one commit's entries (as this process wrote them, or read now); False when the
+        snapshot is not exactly one revision behind."""
         with self._lock:
             current = self._snapshots.get(name)
             if current is None or current.revision != revision - 1:
                 return current is not None and current.revision >= revision
-            with self.store.transaction() as tx:
-                entries = tx.entries_of(name, principals)
+            if written is not None:
+                entries = [entry for entry in written.values() if entry is not None]
+            else:
+                with self.store.transaction() as tx:
+                    entries = tx.entries_of(name, principals)
             # Entries read now may already hold a later commit's change: fresher, never older. That
             # commit's own notice finds the revision one behind and applies its entries again.
             self._snapshots = {**self._snapshots, name: current.with_entries(revision, principals, entries)}

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     RowMapping,
     create_engine,
+    event,
     delete,
     func,
     insert,
@@ -72,6 +73,9 @@ class Committed:
     entries: Mapping[str, frozenset[str]] = field(default_factory=dict)
     instances: bool = False
     iam: bool = False
+    # This process's own commit: the entries as written (None: deleted), so its snapshot needs no
+    # read. Never sent: other processes read what the notice names.
+    written: Mapping[str, Mapping[str, AccessEntry | None]] = field(default_factory=dict, compare=False)
 
     def payload(self) -> str:
         """The NOTIFY payload: JSON, entries dropped (a rebuild) if it would not fit."""
@@ -92,6 +96,18 @@ class Committed:
             return None
         document = json.loads(payload)
         return cls(document["r"], {k: frozenset(v) for k, v in document["e"].items()}, document["i"], document["a"])
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """Write-ahead logging: a commit appends to one file and syncs it once (the rollback journal
+    synced three times: most of a write's cost), readers never wait for a writer (workers and the
+    CLI share the file), and synchronous=FULL keeps every acknowledged commit through a power loss."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
 
 
 class Unavailable(Exception):
@@ -118,6 +134,8 @@ class Store:
             self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 2})
         else:
             self.engine = create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
         self._listeners: list[Listener] = []
         try:
             self._migrate()
@@ -211,16 +229,17 @@ class Transaction:
     def __init__(self, connection: Connection) -> None:
         self.db = connection
         self.touched: set[str] = set()  # cluster names, INSTANCES for the instance registry, IAM
-        self.entry_changes: dict[str, set[str]] = {}  # cluster -> principal ARNs whose entry changed
+        self.entry_changes: dict[str, dict[str, AccessEntry | None]] = {}  # cluster -> principal ARN -> entry now
         self.iam = IamRows(connection, on_revoke=lambda: self.touch(IAM))
 
     def touch(self, name: str) -> None:
         """A change to the cluster ``name`` (or INSTANCES, IAM) that its snapshot must be rebuilt for."""
         self.touched.add(name)
 
-    def touch_entry(self, cluster_name: str, principal_arn: str) -> None:
-        """A change to one access entry or its associations: a snapshot can apply just that entry."""
-        self.entry_changes.setdefault(cluster_name, set()).add(principal_arn)
+    def touch_entry(self, cluster_name: str, principal_arn: str, entry: AccessEntry | None) -> None:
+        """A change to one access entry or its associations: a snapshot can apply just that entry.
+        ``entry`` is what it now is (None: deleted), so this process's snapshot needs no read."""
+        self.entry_changes.setdefault(cluster_name, {})[principal_arn] = entry
 
     def bump_revisions(self) -> Committed | None:
         """Before commit: touched clusters get a new revision, and a revoking IAM change a new IAM
@@ -238,8 +257,9 @@ class Transaction:
             self.db.execute(update(t.iam_generation).values(generation=g.generation + 1))
         if not revisions and not self.touched:
             return None
-        entries = {name: frozenset(arns) for name, arns in self.entry_changes.items() if name not in self.touched}
-        return Committed(revisions, entries, instances=INSTANCES in self.touched, iam=IAM in self.touched)
+        changed = {name: found for name, found in self.entry_changes.items() if name not in self.touched}
+        return Committed(revisions, {name: frozenset(found) for name, found in changed.items()},
+                         instances=INSTANCES in self.touched, iam=IAM in self.touched, written=changed)
 
     def revisions(self) -> dict[str, int]:
         """Every cluster's revision: what a replica compares to know which snapshots are stale."""
@@ -433,7 +453,7 @@ class Transaction:
         )
 
     def add_entry(self, entry: AccessEntry) -> None:
-        self.touch_entry(entry.cluster_name, entry.principal_arn)
+        self.touch_entry(entry.cluster_name, entry.principal_arn, entry)
         self.db.execute(
             insert(t.access_entries).values(
                 cluster_name=entry.cluster_name,
@@ -449,7 +469,7 @@ class Transaction:
         self._write_policies(entry)
 
     def save_entry(self, entry: AccessEntry) -> None:
-        self.touch_entry(entry.cluster_name, entry.principal_arn)
+        self.touch_entry(entry.cluster_name, entry.principal_arn, entry)
         c = t.access_entries.c
         self.db.execute(
             update(t.access_entries)
@@ -488,7 +508,7 @@ class Transaction:
             )
 
     def delete_entry(self, entry: AccessEntry) -> None:
-        self.touch_entry(entry.cluster_name, entry.principal_arn)
+        self.touch_entry(entry.cluster_name, entry.principal_arn, None)
         p = t.policy_associations.c
         self.db.execute(
             delete(t.policy_associations).where(
