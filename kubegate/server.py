@@ -82,7 +82,7 @@ def build(
     listen: tuple[str, int] | None = None,
     audit_log: str = "file", sts_regions: frozenset[str] = frozenset(), ec2_lookup: bool = False,
     aws_sts: bool = True, unsafe_aws_sts_url_override: str | None = None, oidc_ca_file: str | None = None,
-    metrics_need_certificate: bool = False,
+    metrics_need_certificate: bool = False, workers: int = 1,
 ) -> Kubegate:
     store = Store(database_url or data_dir.default_database_url)
     cipher = data_dir.cipher()
@@ -97,7 +97,7 @@ def build(
         store, account=config.account_id, region=config.region, settle_seconds=settle_seconds
     )
     iam = IamService(store, cipher, account=config.account_id, clock=utcnow)
-    audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log")
+    audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log", shared=workers > 1)
     edits = AwsAuthEdits(service, cipher)
     changes = AccessChanges(service, edits, instances=lambda: registry.instances)
     aws = AwsEndpoint([eks_api(service, authorizer, ModeSwitchGuard(changes, audit)), iam_api(iam, authorizer),

@@ -33,3 +33,27 @@ def test_reopening_appends(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["n"] for line in lines] == [1, 2] and lines[1]["when"] == str(path)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_workers_sharing_the_file_rotate_it_once_and_lose_no_line(tmp_path: Path) -> None:
+    """Two worker processes' logs on one path: each follows the other's rotation."""
+    import multiprocessing
+
+    path = tmp_path / "audit.log"
+
+    def write(worker: int) -> None:
+        log = AuditLog(path, max_bytes=2000, backups=50, shared=True)
+        for i in range(300):
+            log.record("authorization", worker=worker, i=i)
+
+    processes = [multiprocessing.get_context("fork").Process(target=write, args=(w,)) for w in (1, 2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    files = sorted(tmp_path.glob("audit.log*"))
+    lines = [json.loads(line) for f in files if not f.name.endswith(".lock") for line in f.read_text().splitlines()]
+    assert sorted((line["worker"], line["i"]) for line in lines) == [(w, i) for w in (1, 2) for i in range(300)]
+    sizes = [f.stat().st_size for f in files if not f.name.endswith(".lock")]
+    assert max(sizes) <= 2000 + 200  # rotated by whichever worker crossed the limit, once, not once each

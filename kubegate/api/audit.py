@@ -12,6 +12,7 @@ access-policy decision itself; a writer thread was measured to cost more CPU tha
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from datetime import datetime, timezone
@@ -26,8 +27,10 @@ STDOUT = 1
 
 
 class AuditLog:
-    def __init__(self, path: Path | None, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> None:
+    def __init__(self, path: Path | None, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS,
+                 shared: bool = False) -> None:
         self.path = path
+        self.shared = shared  # several worker processes append to the same file
         self.max_bytes = max_bytes
         self.backups = backups
         self._lock = threading.Lock()
@@ -42,10 +45,35 @@ class AuditLog:
         line = {"time": datetime.now(timezone.utc), "kind": kind, **fields}  # orjson writes RFC 3339
         data = orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
         with self._lock:
+            if self.shared and self.path is not None:
+                self._follow(self.path)
             if self.path is not None and self._size and self._size + len(data) > self.max_bytes:
-                self._rotate(self.path)
+                if self.shared:
+                    self._rotate_shared(self.path, len(data))
+                else:
+                    self._rotate(self.path)
             os.write(self._fd, data)
             self._size += len(data)
+
+    def _follow(self, path: Path) -> None:
+        """Workers share the file: if another one rotated it, write to the new one (one stat per line)."""
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is None or current.st_ino != os.fstat(self._fd).st_ino:
+            os.close(self._fd)
+            self._fd, self._size = self._open(path)
+        else:
+            self._size = current.st_size
+
+    def _rotate_shared(self, path: Path, incoming: int) -> None:
+        """Rotate under a lock file, once: a worker that waited finds it done and follows."""
+        with open(path.with_name(path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._follow(path)
+            if self._size and self._size + incoming > self.max_bytes:
+                self._rotate(path)
 
     def _rotate(self, path: Path) -> None:
         """audit.log.(N-1) -> .N, …, audit.log -> .1, a new audit.log; with no backups, start it afresh."""

@@ -153,7 +153,8 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
             return build(directory, config, listen=listen, database_url=database_url, settle_seconds=settle_seconds,
                          audit_log=audit_log, sts_regions=frozenset(sts_regions), ec2_lookup=ec2_lookup,
                          aws_sts=not no_aws_sts, unsafe_aws_sts_url_override=unsafe_aws_sts_url_override,
-                         oidc_ca_file=oidc_ca_file, metrics_need_certificate=metrics_require_client_cert)
+                         oidc_ca_file=oidc_ca_file, metrics_need_certificate=metrics_require_client_cert,
+                         workers=workers)
         except ValueError as exc:  # e.g. a region that is not one of the partition's
             raise click.ClickException(str(exc)) from None
 
