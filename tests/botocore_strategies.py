@@ -148,7 +148,11 @@ class Draw:
             for name, member in shape.members.items():
                 where = member.serialization.get("location")
                 if name in shape.required_members and where != "uri":  # botocore cannot build a path without it
-                    sites.append(self.members(shape, depth, without=name).map(lambda d: (d, True)))
+                    missing = self.members(shape, depth, without=name)
+                    if not self.json and depth > 0:  # the query protocol writes nothing for an empty structure
+                        missing = missing.filter(bool) if len(shape.members) > 1 else None
+                    if missing is not None:
+                        sites.append(missing.map(lambda d: (d, True)))
                 inner = self.broken(member, where, depth + 1) if depth < 4 else None
                 if inner is not None:
                     sites.append(st.tuples(self.members(shape, depth, without=name), inner).map(
