@@ -396,9 +396,10 @@ class AccessService:
                 name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
                 principal_id = self._principal_id(tx, principal)
                 tagrules.check_tags(tags or {}, InvalidParameter)
-                existing = tx.entry(cluster.name, principal.arn)
-                if existing is not None:
-                    if client_request_token and existing.client_request_token == client_request_token:
+                exists, token = tx.entry_token(cluster.name, principal.arn)
+                if exists:
+                    if client_request_token and token == client_request_token:
+                        existing = self._entry(tx, cluster.name, principal.arn)
                         return existing, tx.tags(existing.arn)
                     raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name)
                 if tx.count_entries(cluster.name) >= MAX_ENTRIES_PER_CLUSTER:
@@ -419,7 +420,8 @@ class AccessService:
                     client_request_token=client_request_token,
                 )
                 tx.add_entry(entry)
-                tx.set_tags(entry.arn, dict(tags or {}))
+                if tags:  # a new entry has no tags to replace
+                    tx.set_tags(entry.arn, dict(tags))
                 return entry, dict(tags or {})
         except Conflict:
             raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name) from None

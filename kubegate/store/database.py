@@ -248,9 +248,9 @@ class Transaction:
         revisions: dict[str, int | None] = {}
         if names:
             c = t.clusters.c
-            self.db.execute(update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1))
             revisions = dict.fromkeys(names)  # a deleted cluster keeps None
-            for name, revision in self.db.execute(select(c.name, c.revision).where(c.name.in_(names))):
+            bumped = update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1)
+            for name, revision in self.db.execute(bumped.returning(c.name, c.revision)):
                 revisions[name] = revision
         if IAM in self.touched:
             g = t.iam_generation.c
@@ -375,6 +375,13 @@ class Transaction:
         ).mappings().first()
         return None if row is None else self._entry(row, self._policies(cluster_name, principal_arn))
 
+    def entry_token(self, cluster_name: str, principal_arn: str) -> tuple[bool, str | None]:
+        """Whether the entry exists, and its client request token: what a create checks, in one read."""
+        c = t.access_entries.c
+        row = self.db.execute(select(c.client_request_token).where(
+            c.cluster_name == cluster_name, c.principal_arn == principal_arn)).first()
+        return (False, None) if row is None else (True, row[0])
+
     def entries(self, cluster_name: str, *, after: str | None = None, limit: int | None = None,
                 with_policy: str | None = None) -> list[AccessEntry]:
         """Entries in principal-ARN byte order, optionally only those holding ``with_policy``.
@@ -466,7 +473,7 @@ class Transaction:
                 **self._mutable_entry_columns(entry),
             )
         )
-        self._write_policies(entry)
+        self._insert_policies(entry)  # a new entry has no association rows to replace
 
     def save_entry(self, entry: AccessEntry) -> None:
         self.touch_entry(entry.cluster_name, entry.principal_arn, entry)
@@ -494,6 +501,9 @@ class Transaction:
                 p.cluster_name == entry.cluster_name, p.principal_arn == entry.principal_arn
             )
         )
+        self._insert_policies(entry)
+
+    def _insert_policies(self, entry: AccessEntry) -> None:
         for association in entry.policies:
             self.db.execute(
                 insert(t.policy_associations).values(
