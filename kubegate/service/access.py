@@ -109,10 +109,14 @@ class AccessService:
     def _cluster(self, tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
         return existing_cluster(tx, name, lock=lock)
 
-    def _entry_cluster(self, tx: Transaction, name: str, *, lock: bool = False) -> Cluster:
-        cluster = self._cluster(tx, name, lock=lock)
-        require_access_entries(cluster.authentication_mode, name)
-        return cluster
+    def _entry_cluster(self, tx: Transaction, name: str, *, lock: bool = False) -> None:
+        """The gate of every access-entry operation: the cluster exists and its mode uses entries.
+        Reads the mode only (an entry write does not need the cluster's spec or updates)."""
+        check_cluster_name(name)
+        mode = tx.cluster_mode(name, lock=lock)
+        if mode is None:
+            raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
+        require_access_entries(mode, name)
 
     def _entry(self, tx: Transaction, cluster_name: str, principal_arn: str) -> AccessEntry:
         entry = tx.entry(cluster_name, parse_principal_arn(principal_arn).arn)
@@ -390,31 +394,31 @@ class AccessService:
         now = self.clock()
         try:
             with self.store.transaction() as tx:
-                cluster = self._entry_cluster(tx, cluster_name, lock=True)
+                self._entry_cluster(tx, cluster_name, lock=True)
                 principal = parse_principal_arn(principal_arn)
                 entry_type = EntryType.parse(type)
                 name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
                 principal_id = self._principal_id(tx, principal)
                 tagrules.check_tags(tags or {}, InvalidParameter)
-                exists, token = tx.entry_token(cluster.name, principal.arn)
+                exists, token = tx.entry_token(cluster_name, principal.arn)
                 if exists:
                     if client_request_token and token == client_request_token:
-                        existing = self._entry(tx, cluster.name, principal.arn)
+                        existing = self._entry(tx, cluster_name, principal.arn)
                         return existing, tx.tags(existing.arn)
                     raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name)
-                if tx.count_entries(cluster.name) >= MAX_ENTRIES_PER_CLUSTER:
+                if tx.count_entries(cluster_name) >= MAX_ENTRIES_PER_CLUSTER:
                     raise ResourceLimitExceeded(
                         f"Cluster {cluster_name} already has the maximum of {MAX_ENTRIES_PER_CLUSTER} access entries",
                         cluster_name=cluster_name,
                     )
                 entry = AccessEntry(
-                    cluster_name=cluster.name,
+                    cluster_name=cluster_name,
                     principal=principal,
                     principal_id=principal_id,
                     type=entry_type,
                     username=name,
                     kubernetes_groups=groups,
-                    arn=self._entry_arn(cluster.name, principal),
+                    arn=self._entry_arn(cluster_name, principal),
                     created_at=now,
                     modified_at=now,
                     client_request_token=client_request_token,

@@ -272,6 +272,13 @@ class Transaction:
 
     # clusters
 
+    def cluster_mode(self, name: str, *, lock: bool = False) -> AuthenticationMode | None:
+        """Only the cluster's authentication mode (what an entry write checks), with the same row lock."""
+        c = t.clusters.c
+        query = select(c.authentication_mode).where(c.name == name)
+        found = self.db.execute(query.with_for_update() if lock else query).scalar()
+        return None if found is None else AuthenticationMode(found)
+
     def cluster(self, name: str, *, lock: bool = False) -> Cluster | None:
         """``lock``: SELECT … FOR UPDATE, held to the end of the transaction (SQLite's writes are
         serialized by the database lock already)."""
