@@ -188,6 +188,14 @@ def test_access_diff_for_a_switch_before_migrating(server: Server, world: World)
     assert creator["creator"] and creator["you"] and not creator["loses"]
 
 
+def test_explain_names_the_aws_auth_row_that_decided(server: Server, world: World) -> None:
+    result = run(server, "explain", "--cluster", CLUSTER, "--principal-arn", world.roles["mg-ci"], "--verb", "get",
+                 "--resource", "pods", "--namespace", "dev")
+    assert result.returncode == 0, result.stderr
+    a = world.account  # the last of the two rows for mg-ci: the one the authenticator uses
+    assert f"mapped by aws-auth v1 mapRoles[9] rolearn arn:aws:iam::{a}:role/mg-ci to user 'ci'" in result.stdout
+
+
 def identities(world: World) -> dict[str, tuple[str, tuple[str, ...], dict[str, Any]]]:
     """Who each principal is now, by the TokenReview webhook."""
     server, found = world.server, {}
@@ -232,10 +240,14 @@ def test_approve_keeps_who_everyone_is(server: Server, world: World) -> None:
     assert eks.describe_cluster(name=CLUSTER)["cluster"]["accessConfig"]["authenticationMode"] == "API_AND_CONFIG_MAP"
     after = identities(world)
     plan_exceptions = {"mg-nodes", "mg-win", "mg-pathy"}  # node groups the entry gives; a row that never matched
-    for name in set(before) - plan_exceptions:
-        assert after[name][:2] == before[name][:2] or name in ("mg-admin", "mg-alice"), name
-    # system:masters became AmazonEKSClusterAdminPolicy: the same username, decisions granted by the webhook
-    assert after["mg-admin"][0] == "admin" and "system:masters" not in after["mg-admin"][1]
+    masters = {"mg-admin": ("admin", ("ops",)), "mg-alice": ("alice", ())}
+    for name in set(before) - plan_exceptions - set(masters):
+        assert after[name][:2] == before[name][:2], name
+    # system:masters became AmazonEKSClusterAdminPolicy: the same username and other groups, decisions granted
+    # by the webhook (compared below)
+    for name, identity in masters.items():
+        assert before[name][:2] == (identity[0], tuple(sorted({*identity[1], "system:masters"}))), name
+        assert after[name][:2] == identity, name
     assert after["mg-nodes"][:2] == (f"system:node:{NODE_DNS}", ("system:nodes",))
     assert after["mg-pathy"][:2] == ("pathy", ("pathy",))
     for name in set(before) - {"mg-nodes", "mg-win"}:

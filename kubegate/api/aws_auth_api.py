@@ -17,6 +17,7 @@ Authorization (the caller's IAM policies; README "Migrating from aws-auth"):
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,7 +30,7 @@ from kubegate.domain.errors import DomainError
 from kubegate.domain.identity_mappings import create_mapping, delete_mapping, mapping_rows, remaining_matches
 from kubegate.domain.migration import MigrationPlan, RowPlan
 from kubegate.service.access_changes import AccessChanges, Change, Outcome
-from kubegate.service.aws_auth_edits import AwsAuthEdits, AwsAuthState
+from kubegate.service.aws_auth_edits import AwsAuthEdits, AwsAuthState, stale
 
 DESCRIBE = "DescribeIdentityMappings"
 CREATE = "CreateIdentityMapping"
@@ -85,7 +86,7 @@ class AwsAuthApi:
 
     def _delete(self, cluster: str, caller: Caller, facts: RequestFacts, raw: RawRequest) -> dict[str, Any]:
         self.signed.check_kubegate(caller, DELETE, cluster, facts)
-        query = dict(raw_query_params(raw))
+        query = dict(parse_qsl(raw.raw_query, keep_blank_values=True))
         arn, account = query.get("arn") or None, query.get("account") or None
         every = query.get("all") == "true"
 
@@ -154,8 +155,8 @@ class AwsAuthApi:
             return answer
         expected = body.get("awsAuthVersion")
         if expected is not None and str(expected) != plan.aws_auth_version:
-            answer["outcome"] = {"done": [], "failed": f"aws-auth of cluster {cluster} changed since the plan "
-                                 f"(version {expected}, now {plan.aws_auth_version}); nothing was done: plan again"}
+            refusal = stale(cluster, str(expected), plan.aws_auth_version, "nothing was done")
+            answer["outcome"] = {"done": [], "failed": refusal.message}
             return answer
         self._may_carry_out(plan, caller, facts)
         outcome = self.changes.carry_out(plan, state, author=caller.arn)
@@ -178,12 +179,6 @@ class AwsAuthApi:
                                    "accessScope": {"type": "cluster"}})
         if plan.deletes_aws_auth and plan.aws_auth_version != "none":
             self.signed.check_kubegate(caller, DELETE, plan.cluster, facts)
-
-
-def raw_query_params(raw: RawRequest) -> list[tuple[str, str]]:
-    from urllib.parse import parse_qsl
-
-    return parse_qsl(raw.raw_query, keep_blank_values=True)
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:

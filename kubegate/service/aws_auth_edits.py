@@ -12,6 +12,7 @@ which is what ``kubegate awsauth history`` shows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ class AwsAuthEdits:
     def state(self, cluster_name: str) -> AwsAuthState:
         cluster = self._cluster(cluster_name)
         if _is_live(cluster):
-            with self._client(cluster) as client:
+            with closing(self._client(cluster)) as client:
                 current = _live(client.get)
             if current is None:
                 return AwsAuthState({}, NONE, True)
@@ -99,7 +100,7 @@ class AwsAuthEdits:
 
     def _edit_live(self, cluster: Cluster, edit: Edit, *, author: str | None,
                    what: str) -> tuple[AwsAuthState, list[str]]:
-        with self._client(cluster) as client:
+        with closing(self._client(cluster)) as client:
             for _ in range(ATTEMPTS):
                 current = _live(client.get)
                 before = dict(current.data) if current else {}
@@ -120,34 +121,36 @@ class AwsAuthEdits:
                              cluster_name=cluster.name)
 
     def delete(self, cluster_name: str, expected: str, *, author: str | None, what: str) -> None:
-        """Delete aws-auth, only if it is still the version the caller saw."""
+        """Delete aws-auth, only if it is still the version the caller saw: the live ConfigMap with its
+        resourceVersion as precondition, a stored one in the transaction that reads its version."""
         cluster = self._cluster(cluster_name)
-        state = self.state(cluster_name)
-        if state.version != expected:
-            raise StaleAwsAuth(f"aws-auth of cluster {cluster_name} changed since the plan (version {expected}, now "
-                               f"{state.version}): it was not deleted; plan again", cluster_name=cluster_name)
-        if state.version == NONE:
-            return
         changes = [f"deleted aws-auth ({what})"]
-        if state.live_object is not None:
-            with self._client(cluster) as client:
+        if _is_live(cluster):
+            state = self.check(cluster_name, expected, consequence="it was not deleted")
+            if state.live_object is None:
+                return
+            resource_version = state.live_object.resource_version
+            with closing(self._client(cluster)) as client:
                 try:
-                    _live(lambda: client.delete(state.live_object.resource_version))  # type: ignore[union-attr]
+                    _live(lambda: client.delete(resource_version))
                 except ConfigMapConflict:
-                    raise StaleAwsAuth(f"kube-system/aws-auth of cluster {cluster_name} changed since the plan: it "
-                                       "was not deleted; plan again", cluster_name=cluster_name) from None
+                    raise stale(cluster_name, expected, "newer", "it was not deleted") from None
             self._record_live(cluster, None, "deleted", author=author, changes=changes, what=what)
             return
         with self.access.store.transaction() as tx:
-            tx.add_aws_auth(cluster_name, ABSENT, f"kubegate:{what}", self.access.clock(), author=author,
-                            changes=changes)
+            stored = tx.aws_auth(cluster_name)
+            now = str(stored[0]) if stored else NONE
+            if now != expected:
+                raise stale(cluster_name, expected, now, "it was not deleted")
+            if stored is not None:
+                tx.add_aws_auth(cluster_name, ABSENT, f"kubegate:{what}", self.access.clock(), author=author,
+                                changes=changes)
 
-    def check(self, cluster_name: str, expected: str) -> AwsAuthState:
+    def check(self, cluster_name: str, expected: str, *, consequence: str = "nothing was done") -> AwsAuthState:
         """The current state, refused if it is not the version a plan was made from."""
         state = self.state(cluster_name)
         if state.version != expected:
-            raise StaleAwsAuth(f"aws-auth of cluster {cluster_name} changed since the plan (version {expected}, now "
-                               f"{state.version}); nothing was done: plan again", cluster_name=cluster_name)
+            raise stale(cluster_name, expected, state.version, consequence)
         return state
 
     def _record_live(self, cluster: Cluster, data: dict[str, str] | None, version: str, *, author: str | None,
@@ -164,21 +167,16 @@ class AwsAuthEdits:
         with self.access.store.transaction() as tx:
             return existing_cluster(tx, name)
 
-    def _client(self, cluster: Cluster) -> _Closing:
+    def _client(self, cluster: Cluster) -> ConfigMapClient:
         assert cluster.endpoint and cluster.api_token_ciphertext
-        return _Closing(self.client(server=cluster.endpoint, certificate_authority=cluster.certificate_authority,
-                                    token=self.cipher.decrypt(cluster.api_token_ciphertext).decode()))
+        return self.client(server=cluster.endpoint, certificate_authority=cluster.certificate_authority,
+                           token=self.cipher.decrypt(cluster.api_token_ciphertext).decode())
 
 
-class _Closing:
-    def __init__(self, client: ConfigMapClient) -> None:
-        self.client = client
-
-    def __enter__(self) -> ConfigMapClient:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
+def stale(cluster_name: str, expected: str, now: str, consequence: str) -> StaleAwsAuth:
+    """The refusal of a plan whose aws-auth has changed since it was made."""
+    return StaleAwsAuth(f"aws-auth of cluster {cluster_name} changed since the plan (version {expected}, now {now}); "
+                        f"{consequence}: plan again", cluster_name=cluster_name)
 
 
 def _is_live(cluster: Cluster) -> bool:
