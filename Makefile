@@ -5,6 +5,9 @@ STAMP := $(VENV)/.installed
 # The tests' OpenID provider (Node): installed from its lockfile, again whenever the lock changes.
 OIDC_DIR := tests/oidc
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
+# The AWS SDK for JavaScript v3 (tests/test_js_sdk.py): installed from its lockfile the same way.
+JS_SDK_DIR := tests/js_sdk
+JS_SDK_STAMP := $(JS_SDK_DIR)/node_modules/.installed
 
 .PHONY: run test install postgresql clean
 
@@ -21,6 +24,11 @@ $(OIDC_STAMP): $(OIDC_DIR)/package-lock.json $(OIDC_DIR)/package.json
 	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund
 	touch $(OIDC_STAMP)
 
+$(JS_SDK_STAMP): $(JS_SDK_DIR)/package-lock.json $(JS_SDK_DIR)/package.json
+	command -v node >/dev/null && command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --prefix $(JS_SDK_DIR) --no-audit --no-fund
+	touch $(JS_SDK_STAMP)
+
 # The tests' throwaway PostgreSQL server (tests/postgres.py), from Debian's package when missing.
 # Debian puts its binaries in /usr/lib/postgresql/NN/bin, off PATH.
 postgresql:
@@ -33,8 +41,8 @@ run: $(STAMP)
 # PostgreSQL and OpenID provider; PYTEST_ARGS="-n 0" runs everything in one process.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 
-test: $(STAMP) $(OIDC_STAMP) postgresql
+test: $(STAMP) $(OIDC_STAMP) $(JS_SDK_STAMP) postgresql
 	$(VENV)/bin/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .kubegate $(OIDC_DIR)/node_modules
+	rm -rf $(VENV) .kubegate $(OIDC_DIR)/node_modules $(JS_SDK_DIR)/node_modules

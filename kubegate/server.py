@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from kubegate.api.app import create_app
 from kubegate.api.audit import AuditLog
 from kubegate.api.authz_webhook import AuthorizationWebhook
-from kubegate.api.aws_apis import eks_api, iam_api, sts_api
+from kubegate.api.aws_apis import cloudformation_api, eks_api, iam_api, sts_api
 from kubegate.api import metrics
 from kubegate.api.aws_endpoint import AwsEndpoint
 from kubegate.api.aws_auth_api import AwsAuthApi
@@ -43,6 +43,9 @@ from kubegate.identity.aws_sts import AwsStsDisabled, AwsStsGate
 from kubegate.identity.iam_token import HttpStsClient, StsClient, StsEndpointPolicy, TokenVerifier
 from kubegate.identity.oidc import OidcGate, OidcVerifier
 from kubegate.identity.sts import StsService
+from kubegate.service.stacks.operations import StackService, milliseconds
+from kubegate.service.stacks.providers import PROVIDERS
+from kubegate.store.stacks import StackStore
 from kubegate.service.access_changes import AccessChanges
 from kubegate.service.aws_auth_edits import AwsAuthEdits
 from kubegate.service.access import AccessService, utcnow
@@ -100,8 +103,11 @@ def build(
     audit = AuditLog(None if audit_log == "-" else data_dir.path / "audit.log", shared=workers > 1)
     edits = AwsAuthEdits(service, cipher)
     changes = AccessChanges(service, edits, instances=lambda: registry.instances)
-    aws = AwsEndpoint([eks_api(service, authorizer, ModeSwitchGuard(changes, audit)), iam_api(iam, authorizer),
-                       sts_api(sts)], keys, utcnow, region=config.region)
+    eks, iam_ = eks_api(service, authorizer, ModeSwitchGuard(changes, audit)), iam_api(iam, authorizer)
+    stacks = StackService(StackStore(store), PROVIDERS, account=config.account_id, region=config.region,
+                          clock=milliseconds(utcnow))
+    aws = AwsEndpoint([eks, iam_, sts_api(sts), cloudformation_api(stacks, {"eks": eks, "iam": iam_}, authorizer, utcnow)],
+                      keys, utcnow, region=config.region)
     policy = sts_policy(config, sts_regions, listen[1] if listen else None)
     remote = _aws_sts_client(aws_sts, unsafe_aws_sts_url_override)
     sts_client = RoutingStsClient(EmbeddedStsClient(aws), policy.extra_hosts, remote)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import botocore.session
 from botocore.model import StructureShape
 
-from kubegate.api import eks, iam, sts
+from kubegate.api import cloudformation, eks, iam, sts
 from kubegate.api.aws_endpoint import ANONYMOUS, UNSIGNED_OPERATIONS, AwsApi
 from kubegate.api.awsproto.errors import AwsError
 from kubegate.api.awsproto.query import QueryProtocol
@@ -26,7 +27,9 @@ from kubegate.domain.oidc_providers import (
 from kubegate.identity.authorizer import Authorizer
 from kubegate.identity.iam import IamService
 from kubegate.identity.sts import StsService
+from kubegate.domain.stacks import StackError
 from kubegate.service.access import AccessService
+from kubegate.service.stacks.operations import StackService
 
 _session = botocore.session.get_session()
 
@@ -127,3 +130,22 @@ def sts_api(service: StsService) -> AwsApi:
 
     wire = QueryWire(QueryProtocol(_session.get_service_model("sts")))
     return AwsApi("sts", wire, run, QUERY_ERRORS, query_protocol=True, internal_error="InternalFailure")
+
+
+def cloudformation_api(service: StackService, apis: Mapping[str, AwsApi], authorizer: Authorizer,
+                       clock: Callable[[], datetime]) -> AwsApi:
+    """Stack operations reach EKS and IAM through ``apis``, as the caller of the stack operation."""
+
+    def run(caller: Caller, operation: str, params: dict[str, Any], facts: RequestFacts) -> dict[str, Any]:
+        handler = cloudformation.HANDLERS.get(operation)
+        if handler is None:
+            raise AwsError("InvalidAction", f"kubegate does not implement the CloudFormation operation {operation}",
+                           status=400)
+        try:
+            cloudformation.authorize(authorizer, service, caller, operation, params, facts)
+            return handler(cloudformation.Context(service, apis, caller, facts, clock), params)
+        except StackError as exc:
+            raise AwsError(exc.code, exc.message, status=exc.status) from None
+
+    wire = QueryWire(QueryProtocol(_session.get_service_model("cloudformation")))
+    return AwsApi("cloudformation", wire, run, QUERY_ERRORS, query_protocol=True, internal_error="InternalFailure")

@@ -40,7 +40,7 @@ IAM_REGION = "us-east-1"
 """IAM is global: AWS's endpoint takes calls signed for us-east-1 only (the aws partition). kubegate
 also takes its own region there, because an SDK sent to a custom endpoint (AWS_ENDPOINT_URL, as
 `kubegate env` sets) signs IAM with the client's region."""
-QUERY_SERVICES = ("sts", "iam")  # the first answers a query-protocol request whose scope names neither
+QUERY_SERVICES = ("sts", "iam", "cloudformation")  # the first answers a query-protocol request whose scope names none
 log = logging.getLogger("kubegate.api")
 _SCOPE_SERVICE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/")
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -21,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -256,4 +259,95 @@ identity_provider_configs = Table(
     Column("settles_at", UtcDateTime, nullable=False),
     Column("deleting_until", UtcDateTime),  # set by Disassociate: DELETING until then, gone after
     Column("client_request_token", String(128)),
+)
+
+# --- CloudFormation stacks -------------------------------------------------------------------
+
+stacks = Table(
+    "stacks",
+    metadata,
+    Column("stack_id", String(2048), primary_key=True),  # the stack ARN
+    Column("name", String(128), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("status_reason", Text),
+    Column("description", Text),
+    Column("template_body", Text, nullable=False),
+    Column("parameters", JSON, nullable=False),  # {key: raw value}
+    Column("parameter_order", JSON, nullable=False),
+    Column("no_echo", JSON, nullable=False),
+    Column("capabilities", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),  # [{Key, Value}]
+    Column("outputs", JSON, nullable=False),
+    Column("disable_rollback", Boolean, nullable=False),
+    Column("change_set_id", String(2048)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
+    Column("drift_status", String(32), nullable=False, server_default="NOT_CHECKED"),
+    Column("drift_checked_at", UtcDateTime),
+    Column("drift_detection_id", String(64)),
+)
+# One stack of a name at a time; deleted ones keep theirs (found by ARN only).
+Index("uq_stacks_active_name", stacks.c.name, unique=True,
+      sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL"))
+
+stack_resources = Table(
+    "stack_resources",
+    metadata,
+    Column("stack_id", String(2048), ForeignKey("stacks.stack_id"), primary_key=True),
+    Column("logical_id", String(255), primary_key=True),
+    Column("type", String(255), nullable=False),
+    Column("physical_id", String(2048), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("status_reason", Text),
+    Column("properties", JSON, nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("deletion_policy", String(16), nullable=False),
+    Column("update_replace_policy", String(16), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("drift_status", String(32), nullable=False, server_default="NOT_CHECKED"),
+    Column("drift_checked_at", UtcDateTime),
+    Column("actual", JSON),
+)
+
+stack_events = Table(
+    "stack_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # newest first = highest seq first
+    Column("stack_id", String(2048), nullable=False, index=True),
+    Column("event_id", String(2048), nullable=False),
+    Column("stack_name", String(128), nullable=False),
+    Column("logical_id", String(255), nullable=False),
+    Column("physical_id", String(2048), nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("reason", Text),
+    Column("properties", Text),
+    Column("client_request_token", String(128)),
+    Column("timestamp", UtcDateTime, nullable=False),
+)
+
+change_sets = Table(
+    "change_sets",
+    metadata,
+    Column("arn", String(2048), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("stack_id", String(2048), ForeignKey("stacks.stack_id"), nullable=False, index=True),
+    Column("stack_name", String(128), nullable=False),
+    Column("change_set_type", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("execution_status", String(32), nullable=False),
+    Column("status_reason", Text),
+    Column("description", Text),
+    Column("template_body", Text, nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("parameter_order", JSON, nullable=False),
+    Column("no_echo", JSON, nullable=False),
+    Column("capabilities", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("changes", JSON, nullable=False),
+    Column("on_failure", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("stack_id", "name", name="uq_change_sets_stack_name"),
 )

@@ -1,0 +1,1 @@
+"""CloudFormation-compatible stacks: change sets, stack operations with rollback, drift."""
