@@ -569,3 +569,70 @@ def test_waiter_sees_a_failed_create(cfn: Any, eks: Any, auditor: str) -> None:
         cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig=FAST)
     assert "ROLLBACK_COMPLETE" in str(failed.value)
     cfn.delete_stack(StackName=stack)
+
+
+def readme_section() -> str:
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    start = text.index("## Access as code")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+def test_readme_template_and_commands_work_as_written(tmp_path: Path) -> None:
+    """The README's template and commands, verbatim, on a fresh kubegate (its names are the README's)."""
+    section = readme_section()
+    template = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [" ".join(part.strip() for part in command.split("\\\n")).split("  #")[0].strip()
+                for command in re.split(r"\n(?=aws )", script.strip())]
+    fresh = Server(tmp_path / "data")
+    fresh.start()
+    try:
+        (tmp_path / "access.yaml").write_text(template)
+        env = fresh.cli_env()
+        outputs = []
+        for command in commands:
+            done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=120)
+            assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+            outputs.append(done.stdout)
+        assert len(commands) == 7
+        described = json.loads(outputs[1])["Stacks"][0]
+        assert described["StackStatus"] == "CREATE_COMPLETE"
+        assert described["Outputs"][0]["OutputValue"].startswith(f"arn:aws:iam::{fresh.account()}:role/dev-access-")
+        assert "No changes to deploy. Stack dev-access is up to date" in outputs[2]
+        events = json.loads(outputs[4])["StackEvents"]
+        updated = {e["LogicalResourceId"] for e in events[:events.index(next(
+            e for e in events if e["ResourceStatus"] == "UPDATE_IN_PROGRESS" and e["LogicalResourceId"] == "dev-access"))]}
+        assert updated == {"dev-access", "DeveloperEntry"}
+        assert json.loads(outputs[5])["StackDriftDetectionId"]
+        eks = fresh.client("eks")
+        with pytest.raises(eks.exceptions.ResourceNotFoundException):
+            eks.describe_cluster(name="dev")
+    finally:
+        fresh.stop()
+
+
+def test_lookups_of_missing_and_deleted_stacks(cfn: Any) -> None:
+    name = unique("gone")
+    cfn.delete_stack(StackName=name)  # unknown: no error, as on AWS
+    events = error(cfn.describe_stack_events, StackName=name)
+    assert events["Message"] == f"Stack [{name}] does not exist"
+    body = "Resources:\n  P:\n    Type: AWS::IAM::OIDCProvider\n    Properties: {Url: URL}\n"
+    first = cfn.create_stack(StackName=name, TemplateBody=body.replace("URL", f"https://{name}.example"))["StackId"]
+    same = cfn.create_change_set(StackName=name, ChangeSetName="same", TemplateBody=body.replace(
+        "URL", f"https://{name}.example"))
+    described = cfn.describe_change_set(ChangeSetName=same["Id"])
+    assert (described["Status"], described["ExecutionStatus"], described["Changes"]) == ("FAILED", "UNAVAILABLE", [])
+    assert described["StatusReason"] == ("The submitted information didn't contain changes. "
+                                         "Submit different information to create a change set.")
+    refused = error(cfn.execute_change_set, ChangeSetName=same["Id"])
+    assert (refused["Code"], refused["Message"]) == \
+        ("InvalidChangeSetStatus", f"ChangeSet [{same['Id']}] cannot be executed in its current status of [FAILED]")
+    cfn.delete_stack(StackName=name)
+    second = cfn.create_stack(StackName=name, TemplateBody=body.replace("URL", f"https://{name}-2.example"))["StackId"]
+    assert second != first  # the name is reusable, with a new ARN
+    summaries = {s["StackId"]: s["StackStatus"] for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == name}
+    assert summaries == {first: "DELETE_COMPLETE", second: "CREATE_COMPLETE"}
+    assert "Stack with id" in error(cfn.get_template, StackName=unique("none"))["Message"]
+    assert cfn.get_template(StackName=second)["TemplateBody"] == body.replace("URL", f"https://{name}-2.example")
+    cfn.delete_stack(StackName=name)

@@ -299,6 +299,9 @@ class RestJsonProtocol:
         self.validation_error_code = validation_error_code
         patterns = [_compile_uri(service_model.operation_model(name)) for name in service_model.operation_names]
         self._patterns = sorted(patterns, key=lambda p: p.rank, reverse=True)
+        # Each segment takes one part of the path, a greedy label one or more: a pattern can only
+        # match a path of exactly (at least, if greedy) its segment count, so the others are skipped.
+        self._sized = [(p, len(p.segments), any(kind == "greedy" for kind, _ in p.segments)) for p in self._patterns]
         self._error_status: dict[str, int] = {}
         for shape in service_model.error_shapes:
             error = shape.metadata.get("error", {})
@@ -309,7 +312,10 @@ class RestJsonProtocol:
     def route(self, method: str, raw_path: str) -> Route:
         parts = raw_path.split("/")[1:]
         path_matched = False
-        for pattern in self._patterns if raw_path.startswith("/") else []:
+        count = len(parts)
+        for pattern, size, greedy in self._sized if raw_path.startswith("/") else []:
+            if size != count and not (greedy and count > size):
+                continue
             labels = _match(pattern.segments, parts)
             if labels is None:
                 continue

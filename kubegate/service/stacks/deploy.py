@@ -52,6 +52,16 @@ class Step:
     old: StackResource | None = None
 
 
+def record_stack_status(store: StackStore, stack: Stack, now: datetime, token: str | None = None) -> None:
+    """Save the stack and log its status as a stack event (the stack's own name and ARN as the resource)."""
+    store.save_stack(stack)
+    store.add_event(StackEvent(
+        stack_id=stack.stack_id, stack_name=stack.name, logical_id=stack.name, physical_id=stack.stack_id,
+        type=STACK_TYPE, status=stack.status, timestamp=now, reason=stack.status_reason,
+        client_request_token=token, event_id=str(uuid.uuid4()),
+    ))
+
+
 class Operation:
     """One running stack operation: its caller, its events, the stack row it moves along."""
 
@@ -74,12 +84,7 @@ class Operation:
         self.stack.status, self.stack.status_reason = status, reason
         if status == "DELETE_COMPLETE":
             self.stack.deleted_at = now
-        self.store.save_stack(self.stack)
-        self.store.add_event(StackEvent(
-            stack_id=self.stack.stack_id, stack_name=self.stack.name, logical_id=self.stack.name,
-            physical_id=self.stack.stack_id, type=STACK_TYPE, status=status, timestamp=now, reason=reason,
-            client_request_token=self.token, event_id=str(uuid.uuid4()),
-        ))
+        record_stack_status(self.store, self.stack, now, self.token)
 
     def resource_event(self, logical_id: str, physical_id: str, type_: str, status: str,
                        reason: str | None = None, properties: Mapping[str, Any] | None = None) -> None:
@@ -108,7 +113,7 @@ class Operation:
             return True
         self.resource_event(resource.logical_id, resource.physical_id, resource.type, "DELETE_IN_PROGRESS")
         try:
-            self.provider(resource.type).delete(self.calls, _provisioned(resource), resource.properties)
+            self.provider(resource.type).delete(self.calls, provisioned(resource), resource.properties)
         except ServiceError as exc:
             if forget:
                 resource.status, resource.status_reason = "DELETE_FAILED", exc.reason()
@@ -172,7 +177,8 @@ class Deployment:
         return True
 
     def outputs(self) -> list[dict[str, Any]]:
-        return masked(outputs_wire(self.evaluation, self.lookup), self.op.secrets)
+        shown: list[dict[str, Any]] = masked(outputs_wire(self.evaluation, self.lookup), self.op.secrets)
+        return shown
 
     def removed(self, old_order: list[str]) -> list[StackResource]:
         """Old resources the new template no longer has, in reverse dependency order."""
@@ -216,7 +222,7 @@ class Deployment:
         op = self.op
         op.resource_event(old.logical_id, old.physical_id, old.type, "UPDATE_IN_PROGRESS", None, properties)
         try:
-            made = op.provider(old.type).update(op.calls, _provisioned(old), old.properties, properties)
+            made = op.provider(old.type).update(op.calls, provisioned(old), old.properties, properties)
         except ServiceError as exc:
             self._fail(old.logical_id, old.physical_id, old.type, exc.reason(), "UPDATE_FAILED")
             raise ResourceFailed(exc.reason()) from exc
@@ -257,7 +263,7 @@ class Deployment:
             old, new = step.old, step.new
             op.resource_event(old.logical_id, new.physical_id, old.type, "UPDATE_IN_PROGRESS", None, old.properties)
             try:
-                op.provider(old.type).update(op.calls, _provisioned(new), new.properties, old.properties)
+                op.provider(old.type).update(op.calls, provisioned(new), new.properties, old.properties)
             except ServiceError as exc:
                 op.resource_event(old.logical_id, new.physical_id, old.type, "UPDATE_FAILED", exc.reason())
                 ok = False
@@ -296,7 +302,7 @@ class Deployment:
         return failed_resources(self.failed_verb, self.failed)
 
 
-def _provisioned(resource: StackResource) -> Provisioned:
+def provisioned(resource: StackResource) -> Provisioned:
     return Provisioned(physical_id=resource.physical_id, ref=resource.ref, attributes=resource.attributes)
 
 

@@ -36,7 +36,7 @@ from kubegate.domain.stacks import (
     stack_arn,
 )
 from kubegate.service.stacks.calls import AwsCalls, ServiceError
-from kubegate.service.stacks.deploy import Deployment, Operation, _provisioned
+from kubegate.service.stacks.deploy import Deployment, Operation, provisioned, record_stack_status
 from kubegate.service.stacks.plan import differences, masked, plan_changes
 from kubegate.service.stacks.providers.base import Provider
 from kubegate.stack_template import (
@@ -278,8 +278,8 @@ class StackService:
                 except Conflict:
                     raise StackError(f"Stack [{stack_name}] already exists and cannot be created again with the "
                                      f"changeSet [{change_set_name}].") from None
-                Operation(self.store, stack, None, self.providers, self.clock, self.rand).stack_status(  # type: ignore[arg-type]
-                    "REVIEW_IN_PROGRESS", "User Initiated")
+                stack.status_reason = "User Initiated"
+                record_stack_status(self.store, stack, now)
             else:
                 stack = existing
         else:
@@ -392,7 +392,7 @@ class StackService:
                 continue
             provider = self.providers[resource.type]
             try:
-                actual = provider.read(calls, _provisioned(resource), resource.properties)
+                actual = provider.read(calls, provisioned(resource), resource.properties)
             except ServiceError:
                 continue  # unreadable now (e.g. denied): left as it was
             if actual is None:

@@ -145,3 +145,13 @@ def undo_all(undo: list[Callable[[], Any]]) -> None:
             step()
         except ServiceError:
             pass
+
+
+POLICY_TARGETS = {"Roles": "Role", "Users": "User"}
+"""The properties that attach a policy, and the owner each names."""
+
+
+def refuse_groups(type_name: str, properties: Properties) -> None:
+    """kubegate's IAM has no groups: a policy for one is refused, not silently left out."""
+    if properties.get("Groups"):
+        raise unsupported("iam", type_name, "Groups", "kubegate's IAM has no groups")

@@ -6,13 +6,14 @@ keys them by RoleName or UserName, so one :class:`Owner` drives both providers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from kubegate.service.stacks.calls import AwsCalls
+from kubegate.service.stacks.calls import AwsCalls, ServiceError
 from kubegate.service.stacks.providers._common import (
+    create_tags,
     ignoring_gone,
     iam_pages,
     named_policies,
@@ -22,6 +23,7 @@ from kubegate.service.stacks.providers._common import (
     strings,
     tag_changes,
     tag_list,
+    undo_all,
 )
 from kubegate.service.stacks.providers.base import Properties
 
@@ -34,6 +36,21 @@ class Owner:
     @property
     def key(self) -> dict[str, str]:
         return {f"{self.noun}Name": self.name}
+
+    def create(self, call: AwsCalls, params: dict[str, Any], properties: Properties,
+               stack_tags: Mapping[str, str]) -> dict[str, Any]:
+        """CreateRole or CreateUser, then its policies; on a refusal what was made is undone first."""
+        tags = create_tags(stack_tags, properties)
+        if tags:
+            params["Tags"] = tag_list(tags)
+        made: dict[str, Any] = call("iam", f"Create{self.noun}", params)[self.noun]
+        undo: list[Callable[[], Any]] = [lambda: call("iam", f"Delete{self.noun}", self.key)]
+        try:
+            self.attach_all(call, properties, undo)
+        except ServiceError:
+            undo_all(undo)
+            raise
+        return made
 
     def attach_all(self, call: AwsCalls, properties: Properties, undo: list[Callable[[], Any]]) -> None:
         """A create's inline and managed policies, each undo step recorded as it is made."""

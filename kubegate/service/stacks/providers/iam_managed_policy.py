@@ -13,6 +13,8 @@ from typing import Any
 
 from kubegate.service.stacks.calls import AwsCalls, ServiceError
 from kubegate.service.stacks.providers._common import (
+    POLICY_TARGETS,
+    refuse_groups,
     ignoring_gone,
     iam_pages,
     policy_text,
@@ -26,20 +28,13 @@ from kubegate.service.stacks.providers.base import NewResource, Properties, Prov
 
 TYPE_NAME = "AWS::IAM::ManagedPolicy"
 NAME_MAX = 128
-# The attachment properties and the owner each names.
-_TARGETS = {"Roles": "Role", "Users": "User"}
-
-
-def _refuse_groups(properties: Properties) -> None:
-    if properties.get("Groups"):
-        raise unsupported("iam", TYPE_NAME, "Groups", "kubegate's IAM has no groups")
 
 
 class ManagedPolicyProvider:
     type_name = TYPE_NAME
 
     def create(self, call: AwsCalls, new: NewResource, properties: Properties) -> Provisioned:
-        _refuse_groups(properties)
+        refuse_groups(TYPE_NAME, properties)
         params: dict[str, Any] = {
             "PolicyName": properties.get("ManagedPolicyName") or new.generated_name(NAME_MAX),
             "PolicyDocument": policy_text(properties["PolicyDocument"]),
@@ -50,7 +45,7 @@ class ManagedPolicyProvider:
         arn = call("iam", "CreatePolicy", params)["Policy"]["Arn"]
         undo: list[Callable[[], Any]] = [lambda: call("iam", "DeletePolicy", {"PolicyArn": arn})]
         try:
-            for prop, noun in _TARGETS.items():
+            for prop, noun in POLICY_TARGETS.items():
                 for name in strings(properties.get(prop)):
                     _attach(call, noun, name, arn)
                     undo.append(partial(_detach, call, noun, name, arn))
@@ -60,12 +55,12 @@ class ManagedPolicyProvider:
             raise
 
     def update(self, call: AwsCalls, current: Provisioned, old: Properties, new: Properties) -> Provisioned:
-        _refuse_groups(new)
+        refuse_groups(TYPE_NAME, new)
         if not same_policy(old["PolicyDocument"], new["PolicyDocument"]):
             raise unsupported("iam", TYPE_NAME, "PolicyDocument",
                               "an in-place update: kubegate's IAM has no CreatePolicyVersion")
         arn = current.physical_id
-        for prop, noun in _TARGETS.items():
+        for prop, noun in POLICY_TARGETS.items():
             before, after = set(strings(old.get(prop))), set(strings(new.get(prop)))
             for name in sorted(after - before):
                 _attach(call, noun, name, arn)
@@ -77,7 +72,7 @@ class ManagedPolicyProvider:
         """Detaches from the roles and users the template names (kubegate's IAM has no
         ListEntitiesForPolicy to find others), then deletes; kubegate keeps no other versions."""
         arn = current.physical_id
-        for prop, noun in _TARGETS.items():
+        for prop, noun in POLICY_TARGETS.items():
             for name in strings(properties.get(prop)):
                 _detach(call, noun, name, arn)
         ignoring_gone(lambda: call("iam", "DeletePolicy", {"PolicyArn": arn}))
@@ -97,7 +92,7 @@ class ManagedPolicyProvider:
             "Description": policy.get("Description"),
             "PolicyDocument": policy_value(version["PolicyVersion"]["Document"]),
         }
-        for prop, noun in _TARGETS.items():
+        for prop, noun in POLICY_TARGETS.items():
             out[prop] = [name for name in strings(properties.get(prop)) if _attached(call, noun, name, arn)]
         return out
 

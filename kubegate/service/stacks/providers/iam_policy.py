@@ -13,28 +13,23 @@ from typing import Any
 
 from kubegate.service.stacks.calls import AwsCalls, ServiceError
 from kubegate.service.stacks.providers._common import (
+    POLICY_TARGETS,
+    refuse_groups,
     ignoring_gone,
     policy_text,
     policy_value,
     same_policy,
     strings,
     undo_all,
-    unsupported,
 )
 from kubegate.service.stacks.providers.base import NewResource, Properties, Provisioned
 
 TYPE_NAME = "AWS::IAM::Policy"
 ID_MAX = 128
-_TARGETS = {"Roles": "Role", "Users": "User"}
-
-
-def _refuse_groups(properties: Properties) -> None:
-    if properties.get("Groups"):
-        raise unsupported("iam", TYPE_NAME, "Groups", "kubegate's IAM has no groups (PutGroupPolicy)")
 
 
 def _targets(properties: Properties) -> set[tuple[str, str]]:
-    return {(noun, name) for prop, noun in _TARGETS.items() for name in strings(properties.get(prop))}
+    return {(noun, name) for prop, noun in POLICY_TARGETS.items() for name in strings(properties.get(prop))}
 
 
 def _put(call: AwsCalls, noun: str, name: str, properties: Properties) -> None:
@@ -50,7 +45,7 @@ class PolicyProvider:
     type_name = TYPE_NAME
 
     def create(self, call: AwsCalls, new: NewResource, properties: Properties) -> Provisioned:
-        _refuse_groups(properties)
+        refuse_groups(TYPE_NAME, properties)
         policy_id = new.generated_name(ID_MAX)
         undo: list[Callable[[], Any]] = []
         try:
@@ -65,7 +60,7 @@ class PolicyProvider:
     def update(self, call: AwsCalls, current: Provisioned, old: Properties, new: Properties) -> Provisioned:
         """Puts the policy on every target again (cheap, and repairs a copy changed out of band),
         and takes it off the targets no longer named, or all of them under a former PolicyName."""
-        _refuse_groups(new)
+        refuse_groups(TYPE_NAME, new)
         for noun, name in sorted(_targets(new)):
             _put(call, noun, name, new)
         renamed = old["PolicyName"] != new["PolicyName"]
@@ -81,9 +76,9 @@ class PolicyProvider:
         """PolicyName, PolicyDocument (parsed; the first target's copy that differs from the
         template's, else the template's) and Roles and Users that still hold a copy (sorted).
         None once no target holds it."""
-        held: dict[str, list[str]] = {prop: [] for prop in _TARGETS}
+        held: dict[str, list[str]] = {prop: [] for prop in POLICY_TARGETS}
         document: Any = None
-        for prop, noun in _TARGETS.items():
+        for prop, noun in POLICY_TARGETS.items():
             for name in strings(properties.get(prop)):
                 got = ignoring_gone(lambda: call("iam", f"Get{noun}Policy", {
                     f"{noun}Name": name, "PolicyName": properties["PolicyName"]}))

@@ -7,12 +7,11 @@ than silently left as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kubegate.service.stacks.calls import AwsCalls, ServiceError
 from kubegate.service.stacks.providers._common import (
-    create_tags,
     declared_tags,
     ignoring_gone,
     iam_pages,
@@ -20,9 +19,7 @@ from kubegate.service.stacks.providers._common import (
     policy_text,
     policy_value,
     same_policy,
-    tag_list,
     tag_map,
-    undo_all,
     unsupported,
 )
 from kubegate.service.stacks.providers._iam_owner import Owner
@@ -45,17 +42,7 @@ class RoleProvider:
         for prop in ("Path", "Description", "MaxSessionDuration", "PermissionsBoundary"):
             if properties.get(prop) is not None:
                 params[prop] = properties[prop]  # IAM itself refuses a PermissionsBoundary, with its reason
-        tags = create_tags(new.tags, properties)
-        if tags:
-            params["Tags"] = tag_list(tags)
-        role = call("iam", "CreateRole", params)["Role"]
-        owner = Owner("Role", name)
-        undo: list[Callable[[], Any]] = [lambda: call("iam", "DeleteRole", owner.key)]
-        try:
-            owner.attach_all(call, properties, undo)
-        except ServiceError:
-            undo_all(undo)
-            raise
+        role = Owner("Role", name).create(call, params, properties, new.tags)
         return _provisioned(role)
 
     def update(self, call: AwsCalls, current: Provisioned, old: Properties, new: Properties) -> Provisioned:

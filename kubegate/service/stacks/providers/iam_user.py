@@ -7,19 +7,16 @@ PermissionsBoundary at create), never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kubegate.service.stacks.calls import AwsCalls, ServiceError
 from kubegate.service.stacks.providers._common import (
-    create_tags,
     declared_tags,
     ignoring_gone,
     iam_pages,
     is_gone,
-    tag_list,
     tag_map,
-    undo_all,
     unsupported,
 )
 from kubegate.service.stacks.providers._iam_owner import Owner
@@ -50,17 +47,7 @@ class UserProvider:
         for prop in ("Path", "PermissionsBoundary"):
             if properties.get(prop) is not None:
                 params[prop] = properties[prop]
-        tags = create_tags(new.tags, properties)
-        if tags:
-            params["Tags"] = tag_list(tags)
-        user = call("iam", "CreateUser", params)["User"]
-        owner = Owner("User", name)
-        undo: list[Callable[[], Any]] = [lambda: call("iam", "DeleteUser", owner.key)]
-        try:
-            owner.attach_all(call, properties, undo)
-        except ServiceError:
-            undo_all(undo)
-            raise
+        user = Owner("User", name).create(call, params, properties, new.tags)
         return _provisioned(user)
 
     def update(self, call: AwsCalls, current: Provisioned, old: Properties, new: Properties) -> Provisioned:
