@@ -92,3 +92,32 @@ def test_events_newest_first_and_change_set_names_unique(stores: tuple[StackStor
         b.add_change_set(change_set("arn:2"))
     assert b.set_change_set_execution("arn:1", "EXECUTE_IN_PROGRESS", expect="AVAILABLE")
     assert not a.set_change_set_execution("arn:1", "EXECUTE_IN_PROGRESS", expect="AVAILABLE")
+
+
+def test_a_stack_abandoned_mid_operation_can_be_deleted(tmp_path: Path) -> None:
+    """A replica killed during an update leaves the stack UPDATE_IN_PROGRESS; once it has been
+    silent longer than any provider call waits, DeleteStack removes what it recorded."""
+    from stack_harness import api_world
+
+    from kubegate.service.stacks.operations import Request, StackService
+    from kubegate.service.stacks.providers import PROVIDERS
+
+    now = [NOW]
+    with api_world(tmp_path) as (calls, access):
+        stacks = StackService(StackStore(access.store), PROVIDERS, account="111122223333", region="us-west-2",
+                              clock=lambda: now[0], abandoned_after=timedelta(minutes=10))
+        body = "Resources:\n  P:\n    Type: AWS::IAM::OIDCProvider\n    Properties: {Url: https://idp.example}\n"
+        stack_id = stacks.create_stack(calls, "orphan", Request(template_body=body), on_failure="ROLLBACK")
+        assert calls("iam", "ListOpenIDConnectProviders", {})["OpenIDConnectProviderList"]
+        # the process that ran this update died after its first event
+        assert stacks.store.begin_operation(stack_id, UPDATABLE, "UPDATE_IN_PROGRESS", "User Initiated", NOW)
+        stacks.store.add_event(StackEvent(stack_id=stack_id, stack_name="orphan", logical_id="orphan",
+                                          physical_id=stack_id, type="AWS::CloudFormation::Stack",
+                                          status="UPDATE_IN_PROGRESS", timestamp=NOW, event_id="e"))
+        now[0] = NOW + timedelta(minutes=1)
+        with pytest.raises(Exception, match="cannot be deleted while in status UPDATE_IN_PROGRESS"):
+            stacks.delete_stack(calls, "orphan")
+        now[0] = NOW + timedelta(minutes=11)
+        stacks.delete_stack(calls, "orphan")
+        assert stacks.store.stack(stack_id).status == "DELETE_COMPLETE"  # type: ignore[union-attr]
+        assert calls("iam", "ListOpenIDConnectProviders", {})["OpenIDConnectProviderList"] == []

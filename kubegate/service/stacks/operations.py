@@ -13,7 +13,7 @@ import random
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -58,6 +58,10 @@ from kubegate.stack_template import (
 from kubegate.store.database import Conflict
 from kubegate.store.stacks import StackStore
 
+ABANDONED_AFTER = timedelta(minutes=10)
+"""A stack operation silent this long died with its process (the longest provider wait is 5 minutes)."""
+
+
 def milliseconds(clock: Callable[[], datetime]) -> Callable[[], datetime]:
     """CloudFormation's timestamps carry milliseconds; the SDKs parse no finer."""
     return lambda: (now := clock()).replace(microsecond=now.microsecond // 1000 * 1000)
@@ -87,7 +91,8 @@ class Request:
 
 class StackService:
     def __init__(self, store: StackStore, providers: Mapping[str, Provider], *, account: str, region: str,
-                 clock: Callable[[], datetime], partition: str = "aws", rand: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime], partition: str = "aws", rand: random.Random | None = None,
+                 abandoned_after: timedelta = ABANDONED_AFTER) -> None:
         self.store = store
         self.providers = providers
         self.account = account
@@ -95,6 +100,7 @@ class StackService:
         self.partition = partition
         self.clock = clock
         self.rand = rand or random.SystemRandom()
+        self.abandoned_after = abandoned_after
 
     # --- reading --------------------------------------------------------------------------
 
@@ -229,11 +235,14 @@ class StackService:
         if retain and stack.status != "DELETE_FAILED":
             raise StackError(f"Invalid operation on stack [{stack.stack_id}]. RetainResources may only be specified "
                              "when the stack is in the DELETE_FAILED state.")
-        if stack.status == "DELETE_IN_PROGRESS":
-            return  # already going; the running operation finishes it
-        if stack.status not in DELETABLE:
-            raise StackError(f"Stack [{stack.name}] cannot be deleted while in status {stack.status}")
-        if not self.store.begin_operation(stack.stack_id, DELETABLE, "DELETE_IN_PROGRESS", "User Initiated",
+        deletable = DELETABLE
+        if stack.status in IN_PROGRESS:
+            if not self._abandoned(stack):
+                if stack.status == "DELETE_IN_PROGRESS":
+                    return  # already going; the running operation finishes it
+                raise StackError(f"Stack [{stack.name}] cannot be deleted while in status {stack.status}")
+            deletable = frozenset({stack.status})  # its process died mid-way: what it recorded can go
+        if not self.store.begin_operation(stack.stack_id, deletable, "DELETE_IN_PROGRESS", "User Initiated",
                                           self.clock()):
             return
         op = Operation(self.store, stack, calls, self.providers, self.clock, self.rand, token)
@@ -492,6 +501,12 @@ class StackService:
         stack.no_echo = sorted(prepared.values.no_echo)
         stack.parameter_order = list(prepared.template.parameters)
         stack.capabilities = list(request.capabilities)
+
+    def _abandoned(self, stack: Stack) -> bool:
+        """An operation that has recorded nothing for ``abandoned_after`` is not running any more:
+        every step records an event, and no single provider call waits that long."""
+        events = self.store.events(stack.stack_id)
+        return not events or self.clock() - events[0].timestamp > self.abandoned_after
 
     def _resources(self, stack: Stack) -> dict[str, StackResource]:
         return {r.logical_id: r for r in self.store.resources(stack.stack_id)}
