@@ -33,6 +33,8 @@ from kubegate.api.embedded_sts import EmbeddedStsClient, RoutingStsClient
 from kubegate.api.tls import REQUEST_READ_TIMEOUT, client_certificate_protocol
 from kubegate.api.webhook_routes import ASGIApp
 from kubegate.api.token_webhook import TokenWebhook
+from kubegate.console.app import Console, console_app
+from kubegate.console.sessions import Sessions
 from kubegate.datadir import DataDir, InstanceConfig
 from kubegate.engine.registry import SnapshotRegistry
 from kubegate.identity.access_keys import AccessKeys
@@ -128,8 +130,15 @@ def build(
     signed = SignedJson(keys, authorizer, service)
     insight = Insight(registry, signed, store)
     live = LiveAwsAuth(service, cipher)
+    console = Console(
+        sessions=Sessions(store, keys, sts, cipher, clock=utcnow, region=config.region,
+                          bootstrap_key_id=bootstrap.access_key_id),
+        apis={"eks": eks, "iam": iam_}, access=service, iam=iam, authorizer=authorizer, registry=registry,
+        clock=utcnow, extras={"insight": insight, "changes": changes, "edits": edits, "store": store,
+                              "audit_path": None if audit_log == "-" else data_dir.path / "audit.log"},
+    )
     app = create_app(aws, webhook, AuthorizationWebhook(registry, audit), insight, AwsAuthApi(signed, edits, changes), registry,
-                     metrics_need_certificate=metrics_need_certificate,
+                     metrics_need_certificate=metrics_need_certificate, console=console_app(console),
                      lifespan=_syncing(registry, live, database_url or data_dir.default_database_url))
     return Kubegate(config, store, service, registry, app, oidc, listen or (config.host, config.port))
 

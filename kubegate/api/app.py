@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp as StarletteApp
 from starlette.types import Receive, Scope, Send
 
@@ -52,6 +52,7 @@ def create_app(
     registry: SnapshotRegistry,
     *,
     metrics_need_certificate: bool = False,
+    console: StarletteApp | None = None,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[Any]] | None = None,
 ) -> ASGIApp:
     async def healthz(request: Request) -> Response:
@@ -85,6 +86,7 @@ def create_app(
             Route("/kubegate/clusters/{name}/aws-auth/history", aws_auth.history, methods=["GET"]),
             Route("/kubegate/clusters/{name}/access-diff", aws_auth.access_diff, methods=["POST"]),
             Route("/kubegate/clusters/{name}/migration", aws_auth.migration, methods=["POST"]),
+            *([Mount("/console", app=console)] if console is not None else []),
         ],
         lifespan=lifespan,
     )

@@ -258,6 +258,30 @@ def awsauth_set(data_dir: Path, database_url: str | None, cluster_name: str, pat
     click.echo(f"cluster {cluster_name}: aws-auth version {version}")
 
 
+@main.command("console-login")
+@data_dir_option
+@database_option
+def console_login(data_dir: Path, database_url: str | None) -> None:
+    """Print a one-time link (valid 5 minutes) that signs the bootstrap administrator in to the web console."""
+    from datetime import datetime, timezone
+
+    from kubegate.console.sessions import new_link
+    from kubegate.store.console import ConsoleStore
+    from kubegate.store.database import Store
+
+    directory = DataDir(data_dir)
+    try:
+        config = directory.config()
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = Store(database_url or directory.default_database_url)
+    try:
+        token = new_link(ConsoleStore(store), datetime.now(timezone.utc))
+    finally:
+        store.close()
+    click.echo(f"{config.endpoint}/console/link?token={token}")
+
+
 @main.group()
 def nodes() -> None:
     """kubegate's registry of EC2 instances (what {{EC2PrivateDNSName}} resolves to offline)."""

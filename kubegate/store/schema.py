@@ -351,3 +351,35 @@ change_sets = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("stack_id", "name", name="uq_change_sets_stack_name"),
 )
+
+# --- web console -----------------------------------------------------------------------------
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),  # the cookie's value is never stored
+    Column("caller", JSON, nullable=False),  # the verified Caller
+    Column("access_key_id", String(128)),  # re-checked on every request; NULL: a one-time-link sign-in (root)
+    Column("session_token", LargeBinary),  # temporary credentials' token, Fernet-encrypted
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),  # absolute end (credentials' end at the latest)
+)
+
+console_login_links = Table(
+    "console_login_links",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+)
+
+console_signin_failures = Table(
+    "console_signin_failures",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(255), nullable=False, index=True),  # the client address
+    Column("at", UtcDateTime, nullable=False, index=True),
+)

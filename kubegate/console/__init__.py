@@ -1,0 +1,1 @@
+"""The web console: sign-in, sessions and server-rendered pages under ``/console``."""

@@ -1,0 +1,11 @@
+"""The access matrix page (to be written)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from kubegate.console.app import Console
+
+
+def routes(console: Console) -> list[BaseRoute]:
+    return []
