@@ -1,4 +1,4 @@
-"""`explain` and `who-can` over HTTP (JSON), for the CLI now and a console later.
+"""`explain` and `who-can` over HTTP (JSON) for the CLI, and in-process for the web console (`*_for`).
 
 They show what the EKS API shows only to callers allowed to read it, so they are management
 calls under the same rules: SigV4-signed for ``eks`` in kubegate's region, and authorized
@@ -16,7 +16,7 @@ Signing, authentication and error answers are ``signed_json``'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -69,16 +69,44 @@ class Insight:
     async def who_can(self, request: Request) -> Response:
         return await self._answer(request, self._who_can)
 
+    def explain_for(self, caller: Caller, facts: RequestFacts, cluster: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """The HTTP endpoint's answer for an already-authenticated caller (the console's path).
+
+        Raises AccessDenied, ResourceNotFound, another DomainError or BadQuery, as the endpoint does."""
+        return self._run(caller, facts, cluster, dict(query), self._explain)
+
+    def who_can_for(self, caller: Caller, facts: RequestFacts, cluster: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """As :meth:`explain_for`, for who-can."""
+        return self._run(caller, facts, cluster, dict(query), self._who_can)
+
+    def listable_snapshot(self, caller: Caller, facts: RequestFacts, cluster: str) -> ClusterSnapshot:
+        """The cluster's snapshot, for a caller allowed eks:ListAccessEntries on it (the console's matrix).
+
+        Raises AccessDenied or ResourceNotFound, as explain and who-can do."""
+        self._check(caller, "ListAccessEntries", cluster, None, facts)
+        snapshot = self.registry.snapshot(cluster)
+        if snapshot is None:
+            raise ResourceNotFound(f"No cluster found for name: {cluster}.")
+        return snapshot
+
+    def readable(self, caller: Caller, facts: RequestFacts, cluster: str, principals: Iterable[str]) -> set[str]:
+        """Of ``principals``, those whose entries the caller may read (who-can's rule, for the console's matrix)."""
+        return self._readable(caller, cluster, principals, facts)
+
+    def _run(self, caller: Caller, facts: RequestFacts, cluster: str, query: dict[str, str],
+             compute: Compute) -> dict[str, Any]:
+        self._check(caller, "ListAccessEntries", cluster, None, facts)
+        snapshot = self.registry.snapshot(cluster)
+        if snapshot is None:
+            raise ResourceNotFound(f"No cluster found for name: {cluster}.")
+        return compute(snapshot, query, caller, facts)
+
     async def _answer(self, request: Request, compute: Compute) -> Response:
         cluster = request.path_params["name"]
         query = dict(request.query_params)
 
         def handle(caller: Caller, facts: RequestFacts, raw: RawRequest) -> dict[str, Any]:
-            self._check(caller, "ListAccessEntries", cluster, None, facts)
-            snapshot = self.registry.snapshot(cluster)
-            if snapshot is None:
-                raise ResourceNotFound(f"No cluster found for name: {cluster}.")
-            return compute(snapshot, query, caller, facts)
+            return self._run(caller, facts, cluster, query, compute)
 
         return await self.signed.respond(request, handle)
 

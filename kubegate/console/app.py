@@ -37,10 +37,11 @@ from kubegate.console.sessions import COOKIE, Session, Sessions, SignInRefused
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.errors import AccessDenied
 from kubegate.engine.registry import SnapshotRegistry
-from kubegate.identity.authorizer import Authorizer
+from kubegate.identity.authorizer import Authorizer, one_request
 from kubegate.identity.iam import IamService
 from kubegate.service.access import AccessService
 from kubegate.service.stacks.calls import ServiceError
+from kubegate.store.database import Unavailable
 
 HERE = Path(__file__).parent
 LOGIN_COOKIE = "kubegate_console_login"  # double-submit token of the sign-in form (no session yet)
@@ -50,7 +51,9 @@ SECURITY_HEADERS = {
                                "form-action 'self'; base-uri 'none'; object-src 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",  # a sign-in link's secret never leaves in a Referer
+    # A sign-in link's secret never leaves for another site in a Referer; "no-referrer" would also
+    # make browsers send `Origin: null` on the console's own form posts, which are then refused.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -128,10 +131,14 @@ def page(console: Console, handler: Handler) -> Callable[[Request], Awaitable[Re
     """A GET page for a signed-in browser; anyone else is sent to sign in."""
 
     async def endpoint(request: Request) -> Response:
-        session = await run_in_threadpool(console.sessions.current, request.cookies.get(COOKIE))
-        if session is None:
-            return _to_login(request)
-        return await handler(console, _view(console, request, session))
+        try:
+            session = await run_in_threadpool(console.sessions.current, request.cookies.get(COOKIE))
+            if session is None:
+                return _to_login(request)
+            with one_request():
+                return await handler(console, _view(console, request, session))
+        except Unavailable:
+            return _unavailable(console, request)
 
     return endpoint
 
@@ -140,6 +147,12 @@ def action(console: Console, handler: Handler) -> Callable[[Request], Awaitable[
     """A POST: a live session, its CSRF token, and bounded fields, or nothing happens."""
 
     async def endpoint(request: Request) -> Response:
+        try:
+            return await _act(request)
+        except Unavailable:
+            return _unavailable(console, request)
+
+    async def _act(request: Request) -> Response:
         session = await run_in_threadpool(console.sessions.current, request.cookies.get(COOKIE))
         if session is None:
             return _refused(console, request, "Your session has ended. Sign in again.", 401)
@@ -153,9 +166,16 @@ def action(console: Console, handler: Handler) -> Callable[[Request], Awaitable[
             return _refused(console, request, "The form was posted from another site.", 403)
         view = _view(console, request, session)
         view.form = form
-        return await handler(console, view)
+        with one_request():
+            return await handler(console, view)
 
     return endpoint
+
+
+def _unavailable(console: Console, request: Request) -> Response:
+    """The database is unreachable: sessions cannot be checked, so nothing is shown or done."""
+    return console.render(None, request, "message.html", status=503, title="Unavailable",
+                          message="kubegate cannot reach its database right now. Try again shortly.")
 
 
 def _view(console: Console, request: Request, session: Session) -> View:
@@ -266,12 +286,20 @@ def _auth_routes(console: Console) -> list[BaseRoute]:
         response.delete_cookie(COOKIE, path="/console", secure=True, httponly=True, samesite="strict")
         return response
 
+    def guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except Unavailable:
+                return _unavailable(console, request)
+        return run
+
     return [
-        Route("/", home, methods=["GET"]),
+        Route("/", guarded(home), methods=["GET"]),
         Route("/login", login_get, methods=["GET"]),
-        Route("/login", login_post, methods=["POST"]),
+        Route("/login", guarded(login_post), methods=["POST"]),
         Route("/link", link_get, methods=["GET"]),
-        Route("/link", link_post, methods=["POST"]),
+        Route("/link", guarded(link_post), methods=["POST"]),
         Route("/logout", action(console, logout), methods=["POST"]),
     ]
 

@@ -10,6 +10,10 @@ know so that conditions on them fail closed (see ``domain.condition_keys``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from kubegate.domain import iam_policy
 from kubegate.domain.caller import Caller, RequestFacts
 from kubegate.domain.condition_keys import (
@@ -24,6 +28,24 @@ from kubegate.domain.condition_keys import (
 from kubegate.domain.errors import AccessDenied
 from kubegate.domain.iam import OwnerKind
 from kubegate.store.database import Store, Transaction
+
+_memo: ContextVar[dict[Caller, tuple[list[tuple[str, iam_policy.PolicyDocument]], Keys]] | None] = ContextVar(
+    "kubegate_authorization_memo", default=None)
+
+
+@contextmanager
+def one_request() -> Iterator[None]:
+    """Inside, a caller's policies and tags are read once, not for every check.
+
+    For a console page, which checks each row it shows: the page is then judged as of one
+    moment, as a single API request is. Never held longer than one request, so a policy
+    change is seen by the next one."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
 
 class Authorizer:
     def __init__(self, store: Store) -> None:
@@ -62,6 +84,16 @@ class Authorizer:
         tags.update(caller.principal_tags)
         return {f"aws:PrincipalTag/{name}": (value,) for name, value in tags.items()}
 
+    def _policies_and_tags(self, caller: Caller) -> tuple[list[tuple[str, iam_policy.PolicyDocument]], Keys]:
+        memo = _memo.get()
+        if memo is not None and caller in memo:
+            return memo[caller]
+        with self.store.transaction() as tx:
+            found = self.identity_policies(tx, caller), self._principal_tags(tx, caller)
+        if memo is not None:
+            memo[caller] = found
+        return found
+
     def caller_keys(self, caller: Caller, facts: RequestFacts) -> Keys:
         """The global keys of every request ``caller`` makes, its principal tags included."""
         with self.store.transaction() as tx:
@@ -73,9 +105,7 @@ class Authorizer:
         """None for the root (always allowed), else AWS's decision."""
         if principal_type(caller) is PrincipalType.ROOT:
             return None
-        with self.store.transaction() as tx:
-            policies = self.identity_policies(tx, caller)
-            tags = self._principal_tags(tx, caller)
+        policies, tags = self._policies_and_tags(caller)
         session = None
         if caller.session_policies is not None:
             session = [(f"session policy {index}", iam_policy.parse_policy(text, kind="identity"))
