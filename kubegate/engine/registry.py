@@ -145,7 +145,11 @@ class SnapshotRegistry:
                     self._instances_mark = tx.instances_mark()
                     self._instances = tx.instances()
                 revisions = tx.revisions()
-                fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in names - {INSTANCES}}
+                # A snapshot already at the revision the database has now is current: a commit (its
+                # own, or one heard) reached it while this rebuild was being decided (a poll that
+                # read the revisions just before a write, say). Rebuilding it would change nothing.
+                fresh = {name: self._build(tx, name, revisions.get(name, 0)) for name in names - {INSTANCES}
+                         if not self._current(name, revisions)}
             snapshots = dict(self._snapshots)
             if INSTANCES in names:  # the registry is shared: hand it to every snapshot, no rebuild
                 snapshots = {n: replace(s, instances=self._instances) for n, s in snapshots.items()}
@@ -155,6 +159,10 @@ class SnapshotRegistry:
                 else:
                     snapshots[name] = snapshot
             self._snapshots = snapshots  # one reference swap: readers see the old or the new, whole
+
+    def _current(self, name: str, revisions: Mapping[str, int]) -> bool:
+        served = self._snapshots.get(name)
+        return served is not None and name in revisions and served.revision == revisions[name]
 
     def _iam_changed(self) -> None:
         with self._iam_lock:

@@ -93,8 +93,28 @@ class SignedRequest:
         return f"{self.scope_date}/{self.region}/{self.service}/aws4_request"
 
 
+_last_parsed: tuple[tuple[str, str | None, str | None, str | None, str | None], SignedRequest] | None = None
+
+
 def parse_signature(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str]) -> SignedRequest:
-    """Extract the unverified signature claims, rejecting requests too malformed to verify at all."""
+    """Extract the unverified signature claims, rejecting requests too malformed to verify at all.
+
+    The claims are a function of the query and four headers only; the endpoint and the key
+    lookup both parse one request, so the last parse is kept (by value, never an error) for the
+    second. Verification is never skipped: this is parsing, not trust.
+    """
+    global _last_parsed
+    key = (raw_query, headers.get("authorization"), headers.get("x-amz-date"), headers.get("date"),
+           headers.get("x-amz-security-token"))
+    last = _last_parsed
+    if last is not None and last[0] == key:
+        return last[1]
+    signed = _parse_signature(raw_query, headers)
+    _last_parsed = (key, signed)
+    return signed
+
+
+def _parse_signature(raw_query: str, headers: Mapping[str, str]) -> SignedRequest:
     authorization = headers.get("authorization")
     query = _split_query(raw_query)
     presigned = any(name == "X-Amz-Algorithm" for name, _ in query)
@@ -183,8 +203,9 @@ def _parse_timestamp(value: str, *, http_date: bool = False) -> datetime:
         if http_date:
             parsed = parsedate_to_datetime(value)  # '-0000', botocore's zone, is naive yet UTC (RFC 5322 3.3)
             return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-        if _ISO_BASIC_RE.fullmatch(value):
-            return datetime.strptime(value, _ISO_BASIC).replace(tzinfo=timezone.utc)
+        if _ISO_BASIC_RE.fullmatch(value):  # = strptime(value, _ISO_BASIC): fixed widths; datetime checks ranges
+            return datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]), int(value[9:11]), int(value[11:13]),
+                            int(value[13:15]), tzinfo=timezone.utc)
     except (TypeError, ValueError):
         pass
     raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{_shown(value)}'. "

@@ -118,8 +118,8 @@ class AccessService:
             raise ResourceNotFound(f"No cluster found for name: {name}.", cluster_name=name)
         require_access_entries(mode, name)
 
-    def _entry(self, tx: Transaction, cluster_name: str, principal_arn: str) -> AccessEntry:
-        entry = tx.entry(cluster_name, parse_principal_arn(principal_arn).arn)
+    def _entry(self, tx: Transaction, cluster_name: str, principal_arn: str, *, policies: bool = True) -> AccessEntry:
+        entry = tx.entry(cluster_name, parse_principal_arn(principal_arn).arn, policies=policies)
         if entry is None:
             raise ResourceNotFound(ENTRY_NOT_FOUND, cluster_name=cluster_name)
         return entry
@@ -400,13 +400,13 @@ class AccessService:
                 name, groups = identity_for(principal, entry_type, username, kubernetes_groups, self.account)
                 principal_id = self._principal_id(tx, principal)
                 tagrules.check_tags(tags or {}, InvalidParameter)
-                exists, token = tx.entry_token(cluster_name, principal.arn)
+                exists, token, count = tx.entry_token_and_count(cluster_name, principal.arn)
                 if exists:
                     if client_request_token and token == client_request_token:
                         existing = self._entry(tx, cluster_name, principal.arn)
                         return existing, tx.tags(existing.arn)
                     raise ResourceInUse(ENTRY_IN_USE, cluster_name=cluster_name)
-                if tx.count_entries(cluster_name) >= MAX_ENTRIES_PER_CLUSTER:
+                if count >= MAX_ENTRIES_PER_CLUSTER:
                     raise ResourceLimitExceeded(
                         f"Cluster {cluster_name} already has the maximum of {MAX_ENTRIES_PER_CLUSTER} access entries",
                         cluster_name=cluster_name,
@@ -465,14 +465,15 @@ class AccessService:
     ) -> tuple[AccessEntry, dict[str, str]]:
         with self.store.transaction() as tx:
             self._entry_cluster(tx, cluster_name, lock=True)
-            entry = updated(self._entry(tx, cluster_name, principal_arn), username, kubernetes_groups, self.clock())
-            tx.save_entry(entry)
+            before = self._entry(tx, cluster_name, principal_arn)
+            entry = updated(before, username, kubernetes_groups, self.clock())
+            tx.save_entry(entry, before)
             return entry, tx.tags(entry.arn)
 
     def delete_access_entry(self, cluster_name: str, principal_arn: str) -> None:
         with self.store.transaction() as tx:
             self._entry_cluster(tx, cluster_name, lock=True)
-            tx.delete_entry(self._entry(tx, cluster_name, principal_arn))
+            tx.delete_entry(self._entry(tx, cluster_name, principal_arn, policies=False))  # its associations go by key
 
     # access policies
 
@@ -486,11 +487,11 @@ class AccessService:
     ) -> tuple[AccessEntry, PolicyAssociation]:
         with self.store.transaction() as tx:
             self._entry_cluster(tx, cluster_name, lock=True)
-            entry = self._entry(tx, cluster_name, principal_arn)
+            before = self._entry(tx, cluster_name, principal_arn)
             policy = policy_by_arn(policy_arn)
             scope = requested_scope(access_scope)
-            entry, association = associate(entry, policy, scope, self.clock())
-            tx.save_entry(entry)
+            entry, association = associate(before, policy, scope, self.clock())
+            tx.save_entry(entry, before)
         return entry, association
 
     def disassociate_access_policy(self, *, cluster_name: str, principal_arn: str, policy_arn: str) -> None:
@@ -504,7 +505,7 @@ class AccessService:
                     f"The specified policyArn {policy_arn} is not associated with this access entry.",
                     cluster_name=cluster_name,
                 )
-            tx.save_entry(replace(entry, policies=remaining))
+            tx.save_entry(replace(entry, policies=remaining), entry)
 
     def list_associated_access_policies(
         self, cluster_name: str, principal_arn: str, max_results: int | None, next_token: str | None

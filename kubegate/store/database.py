@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     RowMapping,
+    bindparam,
     create_engine,
     event,
     delete,
@@ -124,6 +125,57 @@ class Conflict(Exception):
 
 
 Listener = Callable[["Committed"], None]
+
+
+# The statements of the frequent paths (every entry write, every revision poll), built once.
+# SQLAlchemy caches a statement's compiled form by its structure, but building a statement and
+# computing that cache key costs ~130 µs each time; one built here with bind parameters computes
+# its key once, so each use is the execution alone. The values are the same bound parameters a
+# freshly built statement would send (and go through the same column types), so nothing reaches
+# the database differently. Bind names never equal a column name: in an UPDATE or INSERT those
+# would become values to set.
+_cl, _ae, _pa, _tg = t.clusters.c, t.access_entries.c, t.policy_associations.c, t.tags.c
+_CLUSTER_MODE = select(_cl.authentication_mode).where(_cl.name == bindparam("k_name"))
+_CLUSTER_MODE_LOCKED = _CLUSTER_MODE.with_for_update()
+_REVISIONS = select(_cl.name, _cl.revision)
+_BUMP_ONE = (update(t.clusters).where(_cl.name == bindparam("k_name")).values(revision=_cl.revision + 1)
+             .returning(_cl.name, _cl.revision))
+_BUMP_MANY = (update(t.clusters).where(_cl.name.in_(bindparam("k_names", expanding=True)))
+              .values(revision=_cl.revision + 1).returning(_cl.name, _cl.revision))
+_IAM_GENERATION = select(t.iam_generation.c.generation)
+_BUMP_IAM = update(t.iam_generation).values(generation=t.iam_generation.c.generation + 1)
+_INSTANCES_MARK = select(func.count(), func.max(t.ec2_instances.c.registered_at))
+_ENTRY = select(t.access_entries).where(_ae.cluster_name == bindparam("k_cluster"),
+                                         _ae.principal_arn == bindparam("k_principal"))
+_ENTRY_TOKEN = select(_ae.client_request_token).where(_ae.cluster_name == bindparam("k_cluster"),
+                                                       _ae.principal_arn == bindparam("k_principal"))
+_ENTRIES_OF = select(t.access_entries).where(_ae.cluster_name == bindparam("k_cluster"),
+                                              _ae.principal_arn.in_(bindparam("k_principals", expanding=True)))
+_COUNT_ENTRIES = select(func.count()).where(_ae.cluster_name == bindparam("k_cluster"))
+_ENTRY_TOKEN_AND_COUNT = select(  # what a create checks, in one statement
+    select(func.count()).where(_ae.cluster_name == bindparam("k_cluster"),
+                               _ae.principal_arn == bindparam("k_principal")).scalar_subquery(),
+    _ENTRY_TOKEN.scalar_subquery(),
+    _COUNT_ENTRIES.scalar_subquery(),
+)
+_INSERT_ENTRY = insert(t.access_entries)
+_UPDATE_ENTRY = update(t.access_entries).where(_ae.cluster_name == bindparam("k_cluster"),
+                                               _ae.principal_arn == bindparam("k_principal"))
+_DELETE_ENTRY = delete(t.access_entries).where(_ae.cluster_name == bindparam("k_cluster"),
+                                               _ae.principal_arn == bindparam("k_principal"))
+_POLICIES_OF = (select(t.policy_associations)
+                .where(_pa.cluster_name == bindparam("k_cluster"),
+                       _pa.principal_arn.in_(bindparam("k_principals", expanding=True)))
+                .order_by(_pa.associated_at, _pa.policy_arn))
+_INSERT_POLICY = insert(t.policy_associations)
+_DELETE_POLICY = delete(t.policy_associations).where(_pa.cluster_name == bindparam("k_cluster"),
+                                                     _pa.principal_arn == bindparam("k_principal"),
+                                                     _pa.policy_arn == bindparam("k_policy"))
+_DELETE_POLICIES = delete(t.policy_associations).where(_pa.cluster_name == bindparam("k_cluster"),
+                                                       _pa.principal_arn == bindparam("k_principal"))
+_TAGS = select(_tg.key, _tg.value).where(_tg.resource_arn == bindparam("k_resource")).order_by(_tg.key)
+_INSERT_TAG = insert(t.tags)
+_DELETE_TAGS = delete(t.tags).where(_tg.resource_arn == bindparam("k_resource"))
 
 
 class Store:
@@ -247,14 +299,15 @@ class Transaction:
         names = (self.touched - {INSTANCES, IAM}) | set(self.entry_changes)
         revisions: dict[str, int | None] = {}
         if names:
-            c = t.clusters.c
             revisions = dict.fromkeys(names)  # a deleted cluster keeps None
-            bumped = update(t.clusters).where(c.name.in_(names)).values(revision=c.revision + 1)
-            for name, revision in self.db.execute(bumped.returning(c.name, c.revision)):
+            if len(names) == 1:
+                bumped = self.db.execute(_BUMP_ONE, {"k_name": next(iter(names))})
+            else:
+                bumped = self.db.execute(_BUMP_MANY, {"k_names": sorted(names)})
+            for name, revision in bumped:
                 revisions[name] = revision
         if IAM in self.touched:
-            g = t.iam_generation.c
-            self.db.execute(update(t.iam_generation).values(generation=g.generation + 1))
+            self.db.execute(_BUMP_IAM)
         if not revisions and not self.touched:
             return None
         changed = {name: found for name, found in self.entry_changes.items() if name not in self.touched}
@@ -263,20 +316,18 @@ class Transaction:
 
     def revisions(self) -> dict[str, int]:
         """Every cluster's revision: what a replica compares to know which snapshots are stale."""
-        return {name: rev for name, rev in self.db.execute(select(t.clusters.c.name, t.clusters.c.revision))}
+        return {name: rev for name, rev in self.db.execute(_REVISIONS)}
 
     def iam_generation(self) -> int:
         """Grows with every committed IAM change that can take an identity away: what a replica
         compares to know that identities it verified with the embedded STS may be stale."""
-        return int(self.db.execute(select(t.iam_generation.c.generation)).scalar_one())
+        return int(self.db.execute(_IAM_GENERATION).scalar_one())
 
     # clusters
 
     def cluster_mode(self, name: str, *, lock: bool = False) -> AuthenticationMode | None:
         """Only the cluster's authentication mode (what an entry write checks), with the same row lock."""
-        c = t.clusters.c
-        query = select(c.authentication_mode).where(c.name == name)
-        found = self.db.execute(query.with_for_update() if lock else query).scalar()
+        found = self.db.execute(_CLUSTER_MODE_LOCKED if lock else _CLUSTER_MODE, {"k_name": name}).scalar()
         return None if found is None else AuthenticationMode(found)
 
     def cluster(self, name: str, *, lock: bool = False) -> Cluster | None:
@@ -375,19 +426,23 @@ class Transaction:
 
     # access entries and their policies
 
-    def entry(self, cluster_name: str, principal_arn: str) -> AccessEntry | None:
-        c = t.access_entries.c
-        row = self.db.execute(
-            select(t.access_entries).where(c.cluster_name == cluster_name, c.principal_arn == principal_arn)
-        ).mappings().first()
-        return None if row is None else self._entry(row, self._policies(cluster_name, principal_arn))
+    def entry(self, cluster_name: str, principal_arn: str, *, policies: bool = True) -> AccessEntry | None:
+        """``policies=False``: the entry's row only, its ``policies`` left empty (what a delete needs)."""
+        row = self.db.execute(_ENTRY, {"k_cluster": cluster_name, "k_principal": principal_arn}).mappings().first()
+        if row is None:
+            return None
+        return self._entry(row, self._policies(cluster_name, principal_arn) if policies else ())
 
     def entry_token(self, cluster_name: str, principal_arn: str) -> tuple[bool, str | None]:
         """Whether the entry exists, and its client request token: what a create checks, in one read."""
-        c = t.access_entries.c
-        row = self.db.execute(select(c.client_request_token).where(
-            c.cluster_name == cluster_name, c.principal_arn == principal_arn)).first()
+        row = self.db.execute(_ENTRY_TOKEN, {"k_cluster": cluster_name, "k_principal": principal_arn}).first()
         return (False, None) if row is None else (True, row[0])
+
+    def entry_token_and_count(self, cluster_name: str, principal_arn: str) -> tuple[bool, str | None, int]:
+        """`entry_token`, and how many entries the cluster has: all a create checks, in one read."""
+        exists, token, count = self.db.execute(
+            _ENTRY_TOKEN_AND_COUNT, {"k_cluster": cluster_name, "k_principal": principal_arn}).one()
+        return bool(exists), token if exists else None, int(count)
 
     def entries(self, cluster_name: str, *, after: str | None = None, limit: int | None = None,
                 with_policy: str | None = None) -> list[AccessEntry]:
@@ -416,27 +471,27 @@ class Transaction:
 
     def entries_of(self, cluster_name: str, principal_arns: frozenset[str]) -> list[AccessEntry]:
         """The named principals' entries that exist (two queries, whatever the cluster's size)."""
-        c = t.access_entries.c
-        rows = list(self.db.execute(select(t.access_entries).where(
-            c.cluster_name == cluster_name, c.principal_arn.in_(principal_arns))).mappings())
+        rows = list(self.db.execute(_ENTRIES_OF, {"k_cluster": cluster_name,
+                                                  "k_principals": sorted(principal_arns)}).mappings())
         by_principal = self._policies_by_principal(cluster_name, set(principal_arns))
         return [self._entry(row, by_principal.get(row["principal_arn"], ())) for row in rows]
 
     def _policies_by_principal(
         self, cluster_name: str, principals: set[str] | None
     ) -> dict[str, tuple[PolicyAssociation, ...]]:
-        p = t.policy_associations.c
-        query = select(t.policy_associations).where(p.cluster_name == cluster_name)
         if principals is not None:
-            query = query.where(p.principal_arn.in_(principals))
+            rows = self.db.execute(_POLICIES_OF, {"k_cluster": cluster_name, "k_principals": sorted(principals)})
+        else:
+            p = t.policy_associations.c
+            rows = self.db.execute(select(t.policy_associations).where(p.cluster_name == cluster_name)
+                                   .order_by(p.associated_at, p.policy_arn))
         grouped: dict[str, list[PolicyAssociation]] = {}
-        for r in self.db.execute(query.order_by(p.associated_at, p.policy_arn)).mappings():
+        for r in rows.mappings():
             grouped.setdefault(r["principal_arn"], []).append(self._association(r))
         return {principal: tuple(found) for principal, found in grouped.items()}
 
     def count_entries(self, cluster_name: str) -> int:
-        c = t.access_entries.c
-        return int(self.db.execute(select(func.count()).where(c.cluster_name == cluster_name)).scalar_one())
+        return int(self.db.execute(_COUNT_ENTRIES, {"k_cluster": cluster_name}).scalar_one())
 
     def _policies(self, cluster_name: str, principal_arn: str) -> tuple[PolicyAssociation, ...]:
         return self._policies_by_principal(cluster_name, {principal_arn}).get(principal_arn, ())
@@ -468,29 +523,35 @@ class Transaction:
 
     def add_entry(self, entry: AccessEntry) -> None:
         self.touch_entry(entry.cluster_name, entry.principal_arn, entry)
-        self.db.execute(
-            insert(t.access_entries).values(
-                cluster_name=entry.cluster_name,
-                principal_arn=entry.principal_arn,
-                principal_id=entry.principal_id,
-                type=entry.type.value,
-                arn=entry.arn,
-                created_at=entry.created_at,
-                client_request_token=entry.client_request_token,
-                **self._mutable_entry_columns(entry),
-            )
-        )
+        self.db.execute(_INSERT_ENTRY, {
+            "cluster_name": entry.cluster_name,
+            "principal_arn": entry.principal_arn,
+            "principal_id": entry.principal_id,
+            "type": entry.type.value,
+            "arn": entry.arn,
+            "created_at": entry.created_at,
+            "client_request_token": entry.client_request_token,
+            **self._mutable_entry_columns(entry),
+        })
         self._insert_policies(entry)  # a new entry has no association rows to replace
 
-    def save_entry(self, entry: AccessEntry) -> None:
+    def save_entry(self, entry: AccessEntry, before: AccessEntry | None = None) -> None:
+        """Store the entry and its associations. ``before``: the entry as this transaction read it (under
+        the cluster's row lock), so only what differs is written; the rows end up the same either way."""
         self.touch_entry(entry.cluster_name, entry.principal_arn, entry)
-        c = t.access_entries.c
-        self.db.execute(
-            update(t.access_entries)
-            .where(c.cluster_name == entry.cluster_name, c.principal_arn == entry.principal_arn)
-            .values(**self._mutable_entry_columns(entry))
-        )
-        self._write_policies(entry)
+        columns = self._mutable_entry_columns(entry)
+        keys = {"k_cluster": entry.cluster_name, "k_principal": entry.principal_arn}
+        if before is None or self._mutable_entry_columns(before) != columns:
+            self.db.execute(_UPDATE_ENTRY, {**keys, **columns})
+        if before is None:
+            self._write_policies(entry)
+            return
+        old = {p.policy_arn: p for p in before.policies}
+        new = {p.policy_arn: p for p in entry.policies}
+        for arn, association in old.items():
+            if new.get(arn) != association:
+                self.db.execute(_DELETE_POLICY, {**keys, "k_policy": arn})
+        self._insert_policies(entry, [p for arn, p in new.items() if old.get(arn) != p])
 
     @staticmethod
     def _mutable_entry_columns(entry: AccessEntry) -> dict[str, object]:
@@ -502,40 +563,26 @@ class Transaction:
 
     def _write_policies(self, entry: AccessEntry) -> None:
         """Replace the entry's associations with the entry's current set."""
-        p = t.policy_associations.c
-        self.db.execute(
-            delete(t.policy_associations).where(
-                p.cluster_name == entry.cluster_name, p.principal_arn == entry.principal_arn
-            )
-        )
+        self.db.execute(_DELETE_POLICIES, {"k_cluster": entry.cluster_name, "k_principal": entry.principal_arn})
         self._insert_policies(entry)
 
-    def _insert_policies(self, entry: AccessEntry) -> None:
-        for association in entry.policies:
-            self.db.execute(
-                insert(t.policy_associations).values(
-                    cluster_name=entry.cluster_name,
-                    principal_arn=entry.principal_arn,
-                    policy_arn=association.policy_arn,
-                    scope_type=association.scope.type.value,
-                    namespaces=list(association.scope.namespaces),
-                    associated_at=association.associated_at,
-                    modified_at=association.modified_at,
-                )
-            )
+    def _insert_policies(self, entry: AccessEntry, associations: Sequence[PolicyAssociation] | None = None) -> None:
+        for association in entry.policies if associations is None else associations:
+            self.db.execute(_INSERT_POLICY, {
+                "cluster_name": entry.cluster_name,
+                "principal_arn": entry.principal_arn,
+                "policy_arn": association.policy_arn,
+                "scope_type": association.scope.type.value,
+                "namespaces": list(association.scope.namespaces),
+                "associated_at": association.associated_at,
+                "modified_at": association.modified_at,
+            })
 
     def delete_entry(self, entry: AccessEntry) -> None:
         self.touch_entry(entry.cluster_name, entry.principal_arn, None)
-        p = t.policy_associations.c
-        self.db.execute(
-            delete(t.policy_associations).where(
-                p.cluster_name == entry.cluster_name, p.principal_arn == entry.principal_arn
-            )
-        )
-        c = t.access_entries.c
-        self.db.execute(
-            delete(t.access_entries).where(c.cluster_name == entry.cluster_name, c.principal_arn == entry.principal_arn)
-        )
+        keys = {"k_cluster": entry.cluster_name, "k_principal": entry.principal_arn}
+        self.db.execute(_DELETE_POLICIES, keys)
+        self.db.execute(_DELETE_ENTRY, keys)
         self.delete_tags(entry.arn)
 
     # OIDC identity provider configs
@@ -612,17 +659,15 @@ class Transaction:
     # tags
 
     def tags(self, resource_arn: str) -> dict[str, str]:
-        c = t.tags.c
-        rows = self.db.execute(select(c.key, c.value).where(c.resource_arn == resource_arn).order_by(c.key))
-        return {key: value for key, value in rows}
+        return {key: value for key, value in self.db.execute(_TAGS, {"k_resource": resource_arn})}
 
     def set_tags(self, resource_arn: str, tags: dict[str, str]) -> None:
         self.delete_tags(resource_arn)
         for key, value in tags.items():
-            self.db.execute(insert(t.tags).values(resource_arn=resource_arn, key=key, value=value))
+            self.db.execute(_INSERT_TAG, {"resource_arn": resource_arn, "key": key, "value": value})
 
     def delete_tags(self, resource_arn: str) -> None:
-        self.db.execute(delete(t.tags).where(t.tags.c.resource_arn == resource_arn))
+        self.db.execute(_DELETE_TAGS, {"k_resource": resource_arn})
 
     def entry_by_arn(self, entry_arn: str) -> AccessEntry | None:
         row = self.db.execute(select(t.access_entries).where(t.access_entries.c.arn == entry_arn)).mappings().first()
@@ -663,8 +708,7 @@ class Transaction:
     def instances_mark(self) -> tuple[int, object]:
         """How many instances are registered and when the newest was: changes whenever the
         registry does (a re-registration deletes and inserts), at the cost of one small query."""
-        c = t.ec2_instances.c
-        count, newest = self.db.execute(select(func.count(), func.max(c.registered_at))).one()
+        count, newest = self.db.execute(_INSTANCES_MARK).one()
         return int(count), newest
 
     def instances(self) -> dict[str, str]:
