@@ -15,7 +15,7 @@ from kubegate.api.tls import REQUEST_READ_TIMEOUT
 from kubegate.cli.aws_auth import access_diff, history, iamidentitymapping, migrate
 from kubegate.cli.insight import explain_command, who_can_command
 from kubegate.cli.kubernetes import kubeconfig, token, webhook_config
-from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir
+from kubegate.datadir import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, DataDir, InstanceConfig
 
 if TYPE_CHECKING:
     from kubegate.service.access import AccessService
@@ -34,6 +34,13 @@ database_option = click.option(
 )
 
 
+def _config(directory: DataDir) -> InstanceConfig:
+    try:
+        return directory.config()
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @contextmanager
 def _service(data_dir: Path, database_url: str | None) -> Iterator[AccessService]:
     """The access service on the data dir's store, for commands that write without the server.
@@ -45,10 +52,7 @@ def _service(data_dir: Path, database_url: str | None) -> Iterator[AccessService
     from kubegate.store.database import Store
 
     directory = DataDir(data_dir)
-    try:
-        config = directory.config()
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = _config(directory)
     store = Store(database_url or directory.default_database_url)
     try:
         yield AccessService(store, account=config.account_id, region=config.region)
@@ -199,10 +203,7 @@ def up(data_dir: Path, database_url: str | None, host: str | None, port: int | N
 def env(data_dir: Path) -> None:
     """Print the export lines that point the AWS CLI and SDKs at kubegate."""
     directory = DataDir(data_dir)
-    try:
-        config = directory.config()
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = _config(directory)
     values = {
         "AWS_ENDPOINT_URL": config.endpoint,
         "AWS_CA_BUNDLE": str(directory.ca_certificate),
@@ -270,10 +271,7 @@ def console_login(data_dir: Path, database_url: str | None) -> None:
     from kubegate.store.database import Store
 
     directory = DataDir(data_dir)
-    try:
-        config = directory.config()
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    config = _config(directory)
     store = Store(database_url or directory.default_database_url)
     try:
         token = new_link(ConsoleStore(store), datetime.now(timezone.utc))

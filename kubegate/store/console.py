@@ -7,17 +7,16 @@ multiplied by their number. Only SHA-256 digests of session IDs and link tokens 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from kubegate.store.database import Store, Unavailable
+from kubegate.store.database import Store
 from kubegate.store.schema import console_login_links, console_sessions, console_signin_failures
 
 
@@ -35,15 +34,10 @@ class StoredSession:
 
 class ConsoleStore:
     def __init__(self, store: Store) -> None:
-        self.engine = store.engine
+        self.store = store
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except (OperationalError, InterfaceError) as exc:
-            raise Unavailable(str(exc).splitlines()[0]) from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.store.connection()
 
     def add_session(self, session: StoredSession) -> None:
         with self._tx() as db:

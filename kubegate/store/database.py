@@ -237,6 +237,18 @@ class Store:
                 listener(committed)
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A plain transaction for tables outside the snapshots (stacks, console sessions): no
+        revisions, no NOTIFY; the same errors as :meth:`transaction`."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable(_first_line(exc)) from exc
+
+    @contextmanager
     def rehearsal(self) -> Iterator[Rehearsal]:
         """A store whose transactions all happen inside one database transaction that is rolled
         back at the end: the service layer runs a change exactly as it would, and the caller reads

@@ -9,18 +9,17 @@ number of replicas.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from kubegate.domain.stacks import ChangeSet, Stack, StackEvent, StackResource
-from kubegate.store.database import Conflict, Store, Unavailable
+from kubegate.store.database import Store
 from kubegate.store.schema import change_sets, stack_events, stack_resources, stacks
 
 _STACK_FIELDS = (
@@ -32,17 +31,10 @@ _STACK_FIELDS = (
 
 class StackStore:
     def __init__(self, store: Store) -> None:
-        self.engine = store.engine
+        self.store = store
 
-    @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            raise Conflict(str(exc.orig)) from exc
-        except (OperationalError, InterfaceError) as exc:
-            raise Unavailable(str(exc).splitlines()[0]) from exc
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.store.connection()
 
     # --- stacks ---------------------------------------------------------------------------
 
