@@ -9,7 +9,7 @@ OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 JS_SDK_DIR := tests/js_sdk
 JS_SDK_STAMP := $(JS_SDK_DIR)/node_modules/.installed
 
-.PHONY: run test install postgresql clean
+.PHONY: run test install postgresql chromium screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ $(JS_SDK_STAMP): $(JS_SDK_DIR)/package-lock.json $(JS_SDK_DIR)/package.json
 postgresql:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || (apt-get update && apt-get install -y postgresql)
 
+# The browser tests' and screenshots' Chromium: Debian's package, driven by Playwright by its path
+# (Playwright's own browser downloads are never used).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 run: $(STAMP)
 	$(VENV)/bin/kubegate up $(ARGS)
 
@@ -41,8 +46,12 @@ run: $(STAMP)
 # PostgreSQL and OpenID provider; PYTEST_ARGS="-n 0" runs everything in one process.
 PYTEST_WORKERS ?= -n 2 --dist loadfile
 
-test: $(STAMP) $(OIDC_STAMP) $(JS_SDK_STAMP) postgresql
+test: $(STAMP) $(OIDC_STAMP) $(JS_SDK_STAMP) postgresql chromium
 	$(VENV)/bin/pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# docs/screenshots/*.png: each console page at 1280x800, from a private kubegate with example data.
+screenshots: $(STAMP) chromium
+	$(VENV)/bin/python tests/screenshots.py docs/screenshots
 
 clean:
 	rm -rf $(VENV) .kubegate $(OIDC_DIR)/node_modules $(JS_SDK_DIR)/node_modules

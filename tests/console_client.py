@@ -6,6 +6,7 @@ HTTP-level console tests use it; the real-browser tests use Chromium instead.
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ _ALERT = re.compile(r'role="alert"[^>]*>(.*?)</', re.S)
 class ConsoleClient:
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.endpoint, verify=server.ca, follow_redirects=False, timeout=30,
+        self.http = httpx.Client(base_url=server.endpoint, verify=ssl.create_default_context(cafile=server.ca), follow_redirects=False, timeout=30,
                                  headers={"Origin": server.endpoint})
         self.csrf = ""
 

@@ -51,6 +51,7 @@ class EntryRow:
     chips: list[Chip] = field(default_factory=list)
     error: str | None = None  # the entry could not be described (shown in its row)
     policies_error: str | None = None
+    policies_na: bool = False  # a node (or other typed) entry: access policies do not apply
 
 
 @dataclass
@@ -172,6 +173,9 @@ def entry_row(console: Console, view: View, cluster: str, principal_arn: str) ->
         return row
     row.type, row.username = entry.get("type") or "", entry.get("username") or ""
     row.groups = list(entry.get("kubernetesGroups") or [])
+    if row.type != "STANDARD":  # EKS gives node and other typed entries no access policies
+        row.policies_na = True
+        return row
     try:
         row.chips = chips(console, view, cluster, principal_arn)
     except ServiceError as exc:
