@@ -416,6 +416,13 @@ def test_drift_of_access_entries(cfn: Any, eks: Any, auditor: str) -> None:
     ("Resources:\n  A:\n    Type: AWS::IAM::OIDCProvider\n    DependsOn: B\n    Properties: {Url: https://a.example}\n"
      "  B:\n    Type: AWS::IAM::OIDCProvider\n    DependsOn: A\n    Properties: {Url: https://b.example}\n",
      "ValidationError", "Circular dependency between resources: [A, B]"),
+    # a "billion laughs": nine levels of ten aliases each, in a few hundred bytes
+    ("Metadata:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+     + "Resources:\n  R:\n    Type: AWS::IAM::OIDCProvider\n    Properties: {Url: https://x, ClientIdList: *i}\n",
+     "ValidationError", "Template format error: YAML not well-formed."),
+    ('{"Resources": {"R": {"Type": "AWS::IAM::OIDCProvider", "Properties": {"Url": ' + "[" * 5000 + "]" * 5000
+     + "}}}}", "ValidationError", "Template format error: The template is nested more than 64 levels deep."),
     ("Resources:\n  A:\n    Type: AWS::IAM::OIDCProvider\n    Properties: {Url: !Ref Nowhere}\n", "ValidationError",
      "Template format error: Unresolved resource dependencies [Nowhere] in the Resources block of the template"),
     ("Resources:\n  A:\n    Type: AWS::IAM::OIDCProvider\n    Properties:\n      Url: https://a.example\n"

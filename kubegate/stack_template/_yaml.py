@@ -12,7 +12,15 @@ import yaml  # type: ignore[import-untyped]
 
 
 class TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader without the timestamp resolver, with CloudFormation short tags."""
+    """SafeLoader without the timestamp resolver, with CloudFormation short tags, and without
+    aliases: CloudFormation does not support them, and a few hundred bytes of nested aliases
+    (a "billion laughs") would expand into more nodes than any pass over the template can walk."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not supported", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 TemplateLoader.yaml_implicit_resolvers = {

@@ -90,6 +90,11 @@ def parse(body: str) -> Template:
     )
 
 
+MAX_DEPTH = 64
+"""Nesting deeper than this is refused before any recursive pass sees the document (a 51,200-byte
+body can nest ~25,000 levels; CloudFormation's own templates rarely pass 15)."""
+
+
 def _load(body: str) -> dict[str, Any]:
     if body.lstrip().startswith("{"):
         try:
@@ -98,16 +103,35 @@ def _load(body: str) -> dict[str, Any]:
             raise TemplateError(
                 f"{FORMAT}JSON not well-formed. (line {exc.lineno}, column {exc.colno})"
             ) from None
+        except RecursionError:
+            raise TemplateError(f"{FORMAT}The template is nested more than {MAX_DEPTH} levels deep.") from None
         if not isinstance(document, dict):
             raise TemplateError(f"{FORMAT}JSON not well-formed. (line 1, column 1)")
+        _check_depth(document)
         return document
     try:
         loaded = _yaml.load(body)
+    except RecursionError:
+        raise TemplateError(f"{FORMAT}The template is nested more than {MAX_DEPTH} levels deep.") from None
     except (yaml.YAMLError, ValueError, TypeError):
         raise TemplateError(f"{FORMAT}YAML not well-formed.") from None
     if not isinstance(loaded, dict):
         raise TemplateError(f"{FORMAT}YAML not well-formed.")
+    _check_depth(loaded)
     return loaded
+
+
+def _check_depth(document: Any) -> None:
+    """Without recursion, so that the check itself cannot be what overflows."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise TemplateError(f"{FORMAT}The template is nested more than {MAX_DEPTH} levels deep.")
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
 
 
 def _check_no_nulls(value: Any, path: str) -> None:
