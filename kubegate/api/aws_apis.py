@@ -69,9 +69,8 @@ def authorize_eks(service: AccessService, authorizer: Authorizer, caller: Caller
     The account root may do everything, so its calls skip the reads that only a policy needs."""
     if principal_type(caller) is PrincipalType.ROOT:
         return
-    resource = eks.resource(service, operation, params)
-    authorizer.check(caller, f"eks:{operation}", resource, facts,
-                     eks.condition_keys(service, operation, params, resource))
+    resource, keys = eks.authorization_target(service, operation, params)
+    authorizer.check(caller, f"eks:{operation}", resource, facts, keys)
     passed = eks.passed_role(operation, params)
     if passed is not None:  # EKS is handed a role: the caller needs iam:PassRole on it, as on AWS
         authorizer.check(caller, "iam:PassRole", passed, facts, iam.pass_role_keys("eks.amazonaws.com", resource))

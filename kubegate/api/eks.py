@@ -317,6 +317,18 @@ def passed_role(operation: str, params: Params) -> str | None:
     return None
 
 
+def authorization_target(service: AccessService, operation: str, params: Params) -> tuple[str, ActionKeys]:
+    """The resource an action is authorized on and the request's condition keys: :func:`resource` and
+    :func:`condition_keys`, with an existing access entry's ARN, properties and tags read at once."""
+    cluster = params.get("clusterName", params.get("name"))
+    if ("resourceArn" not in params and cluster is not None and operation not in _CONFIG_ACTIONS
+            and "principalArn" in params and operation != "CreateAccessEntry"):
+        arn, entry, tags = service.entry_authorization_facts(str(cluster), str(params["principalArn"]))
+        return arn, eks_condition_keys(operation, params, resource_tags=tags, entry=entry)
+    arn = resource(service, operation, params)
+    return arn, condition_keys(service, operation, params, arn)
+
+
 def condition_keys(service: AccessService, operation: str, params: Params, resource_arn: str) -> ActionKeys:
     """The request's keys: the action's own, and those of the resource it acts on."""
     entry = None

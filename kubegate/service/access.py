@@ -150,18 +150,7 @@ class AccessService:
 
     def entry_arn(self, cluster_name: str, principal_arn: str) -> str:
         """The access-entry ARN IAM policies are checked against (a pattern if it does not exist yet)."""
-        try:
-            principal = parse_principal_arn(principal_arn)
-        except InvalidParameter:
-            return self.cluster_arn(cluster_name)
-        with self.store.transaction() as tx:
-            entry = tx.entry(cluster_name, principal.arn)
-        if entry is not None:
-            return entry.arn
-        return (
-            f"arn:{self.partition}:eks:{self.region}:{self.account}:access-entry/{cluster_name}/"
-            f"{principal.kind.value}/{principal.account}/{principal.name or 'root'}/*"
-        )
+        return self.entry_authorization_facts(cluster_name, principal_arn)[0]
 
     # clusters
 
@@ -547,6 +536,22 @@ class AccessService:
         with self.store.transaction() as tx:
             arn = self._tagged(tx, resource_arn)
             tx.set_tags(arn, tagrules.without(tx.tags(arn), tag_keys))
+
+    def entry_authorization_facts(self, cluster_name: str,
+                                  principal_arn: str) -> tuple[str, AccessEntry | None, dict[str, str]]:
+        """What an action on one access entry is authorized against, in one read: the entry's ARN (a
+        pattern if it does not exist), the stored entry (its condition keys) and its tags."""
+        try:
+            principal = parse_principal_arn(principal_arn)
+        except InvalidParameter:
+            arn = self.cluster_arn(cluster_name)
+            return arn, None, self.resource_tags(arn)
+        with self.store.transaction() as tx:
+            entry = tx.entry(cluster_name, principal.arn)
+            if entry is None:
+                return (f"arn:{self.partition}:eks:{self.region}:{self.account}:access-entry/{cluster_name}/"
+                        f"{principal.kind.value}/{principal.account}/{principal.name or 'root'}/*"), None, {}
+            return entry.arn, entry, tx.tags(entry.arn)
 
     def entry_for_authorization(self, cluster_name: str, principal_arn: str) -> AccessEntry | None:
         """The stored entry an action acts on, whose properties are its condition keys (None if none)."""
