@@ -190,7 +190,7 @@ class StackService:
         prepared = self._prepare(name, stack_id, request, previous=None)
         now = self.clock()
         stack = self._new_stack(stack_id, name, prepared, request, now, status="CREATE_IN_PROGRESS",
-                                disable_rollback=on_failure != "ROLLBACK")
+                                disable_rollback=on_failure == "DO_NOTHING")
         if existing is None:
             try:
                 self.store.add_stack(stack)
