@@ -643,3 +643,20 @@ def test_lookups_of_missing_and_deleted_stacks(cfn: Any) -> None:
     assert "Stack with id" in error(cfn.get_template, StackName=unique("none"))["Message"]
     assert cfn.get_template(StackName=second)["TemplateBody"] == body.replace("URL", f"https://{name}-2.example")
     cfn.delete_stack(StackName=name)
+
+
+def test_a_spent_change_set_name_can_be_used_again(cfn: Any) -> None:
+    """`aws cloudformation deploy` names its change sets after the current second: two deploys in one
+    second reuse a name. A set that can no longer run gives way; a runnable one still conflicts."""
+    name = unique("names")
+    body = "Resources:\n  P:\n    Type: AWS::IAM::OIDCProvider\n    Properties: {Url: URL}\n"
+    cfn.create_stack(StackName=name, TemplateBody=body.replace("URL", f"https://{name}.example"))
+    same = body.replace("URL", f"https://{name}.example")
+    first = cfn.create_change_set(StackName=name, ChangeSetName="deploy-1", TemplateBody=same)["Id"]
+    assert cfn.describe_change_set(ChangeSetName=first)["Status"] == "FAILED"  # no changes
+    changed = body.replace("URL", f"https://{name}-2.example")
+    second = cfn.create_change_set(StackName=name, ChangeSetName="deploy-1", TemplateBody=changed)["Id"]
+    assert second != first and cfn.describe_change_set(ChangeSetName=second)["ExecutionStatus"] == "AVAILABLE"
+    taken = error(cfn.create_change_set, StackName=name, ChangeSetName="deploy-1", TemplateBody=same)
+    assert (taken["Code"], taken["Message"]) == ("AlreadyExistsException", "ChangeSet [deploy-1] already exists")
+    cfn.delete_stack(StackName=name)

@@ -58,6 +58,9 @@ from kubegate.stack_template import (
 from kubegate.store.database import Conflict
 from kubegate.store.stacks import StackStore
 
+SPENT = frozenset({"UNAVAILABLE", "EXECUTE_COMPLETE", "EXECUTE_FAILED", "OBSOLETE"})
+"""Change sets that can never be executed again."""
+
 ABANDONED_AFTER = timedelta(minutes=10)
 """A stack operation silent this long died with its process (the longest provider wait is 5 minutes)."""
 
@@ -313,6 +316,11 @@ class StackService:
             capabilities=list(request.capabilities), tags=request.tags if request.tags is not None else stack.tags,
             changes=[c.wire() for c in plan.changes], description=description, on_failure=on_failure,
         )
+        spent = self.store.change_set(stack_id=stack.stack_id, name=change_set_name)
+        if spent is not None and spent.execution_status in SPENT:
+            # The AWS CLI names its sets after the second; kubegate answers fast enough for two deploys in
+            # one second, and a set that can no longer run is only in the way (a runnable one still conflicts).
+            self.store.delete_change_set(spent.arn)
         try:
             self.store.add_change_set(change_set)
         except Conflict:
