@@ -157,6 +157,16 @@ def entry_page(console: Console, view: View, cluster: str, token: str = "",
     return found
 
 
+def described_mode(console: Console, view: View, name: str) -> tuple[str | None, dict[str, Any]]:
+    """The cluster's authentication mode (DescribeCluster, as the caller), or the refusal that ends
+    the page: 403 when denied, 404 otherwise."""
+    try:
+        cluster = console.call(view, "eks", "DescribeCluster", {"name": name})["cluster"]
+    except ServiceError as exc:
+        return None, {"fatal": failure(exc), "fatal_status": 403 if exc.status == 403 else 404}
+    return str(cluster["accessConfig"]["authenticationMode"]), {}
+
+
 def snapshot_entry_count(console: Console, cluster: str) -> int | None:
     snapshot = console.registry.snapshot(cluster)
     return None if snapshot is None else len(snapshot.entries_by_principal)

@@ -62,11 +62,9 @@ async def show_mode(console: Console, view: View) -> Response:
 async def mode_page(console: Console, view: View, name: str, target: str, *, error: str | None = None,
                     status: int = 200) -> Response:
     def load() -> dict[str, Any]:
-        try:
-            cluster = console.call(view, "eks", "DescribeCluster", {"name": name})["cluster"]
-        except ServiceError as exc:
-            return {"fatal": failure(exc), "fatal_status": 403 if exc.status == 403 else 404}
-        mode = cluster["accessConfig"]["authenticationMode"]
+        mode, fatal = data.described_mode(console, view, name)
+        if mode is None:
+            return fatal
         allowed = data.next_modes(mode)
         context: dict[str, Any] = {"mode": mode, "allowed": allowed}
         if target not in allowed:

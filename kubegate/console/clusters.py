@@ -73,17 +73,15 @@ async def cluster_page(console: Console, view: View, name: str, *, at: Position 
     where = at or Position()
 
     def load() -> dict[str, Any]:
-        try:
-            cluster = console.call(view, "eks", "DescribeCluster", {"name": name})["cluster"]
-        except ServiceError as exc:
-            return {"fatal": failure(exc), "fatal_status": 403 if exc.status == 403 else 404}
-        mode = cluster["accessConfig"]["authenticationMode"]
+        mode, fatal = data.described_mode(console, view, name)
+        if mode is None:
+            return fatal
         entries = data.EntryPage(error="This cluster's authentication mode is CONFIG_MAP: it has no access "
                                        "entries. Upgrade the mode to use them.") if mode == "CONFIG_MAP" \
             else data.entry_page(console, view, name, where.token, where.trail)
         oidc, oidc_error = data.oidc_count(console, view, name)
         return {
-            "cluster": cluster, "mode": mode, "next_modes": data.next_modes(mode),
+            "mode": mode, "next_modes": data.next_modes(mode),
             "mode_missing": console.missing(view, "eks", "UpdateClusterConfig", {"name": name}),
             "entries": entries, "uses_entries": mode != "CONFIG_MAP",
             "create_missing": console.missing(view, "eks", "CreateAccessEntry", {"clusterName": name}),

@@ -114,9 +114,6 @@ class Sessions:
         token = self.cipher.encrypt(session_token.encode()) if session_token else None
         return self._open(caller, access_key_id, token, now, expires)
 
-    def new_link(self) -> str:
-        return new_link(self.console, self.clock())
-
     def sign_in_with_link(self, token: str, source: str) -> tuple[str, Session]:
         now = self.clock()
         self._check_rate(source, now)

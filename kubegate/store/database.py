@@ -445,13 +445,9 @@ class Transaction:
             return None
         return self._entry(row, self._policies(cluster_name, principal_arn) if policies else ())
 
-    def entry_token(self, cluster_name: str, principal_arn: str) -> tuple[bool, str | None]:
-        """Whether the entry exists, and its client request token: what a create checks, in one read."""
-        row = self.db.execute(_ENTRY_TOKEN, {"k_cluster": cluster_name, "k_principal": principal_arn}).first()
-        return (False, None) if row is None else (True, row[0])
-
     def entry_token_and_count(self, cluster_name: str, principal_arn: str) -> tuple[bool, str | None, int]:
-        """`entry_token`, and how many entries the cluster has: all a create checks, in one read."""
+        """Whether the entry exists, its client request token, and how many entries the cluster has:
+        all a create checks, in one read."""
         exists, token, count = self.db.execute(
             _ENTRY_TOKEN_AND_COUNT, {"k_cluster": cluster_name, "k_principal": principal_arn}).one()
         return bool(exists), token if exists else None, int(count)
@@ -501,9 +497,6 @@ class Transaction:
         for r in rows.mappings():
             grouped.setdefault(r["principal_arn"], []).append(self._association(r))
         return {principal: tuple(found) for principal, found in grouped.items()}
-
-    def count_entries(self, cluster_name: str) -> int:
-        return int(self.db.execute(_COUNT_ENTRIES, {"k_cluster": cluster_name}).scalar_one())
 
     def _policies(self, cluster_name: str, principal_arn: str) -> tuple[PolicyAssociation, ...]:
         return self._policies_by_principal(cluster_name, {principal_arn}).get(principal_arn, ())
